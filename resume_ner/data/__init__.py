@@ -1,0 +1,1 @@
+"""Annotated documents: readers, validation and repair, splits, the bundled sample."""

@@ -1,0 +1,3 @@
+from resume_ner.train.app import main
+
+main()

@@ -1,0 +1,24 @@
+"""The Hydra task function of `python -m resume_ner.train`.
+
+Only config handling happens at import time: torch, transformers and mlflow are imported
+inside `train_task`, so `--cfg job` and `--help` stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from omegaconf import DictConfig
+
+from resume_ner.cli import run_hydra
+
+
+def train_task(cfg: DictConfig) -> Optional[float]:
+    """Train once; return the objective so any Hydra sweeper can optimise it."""
+    from resume_ner.train.run import run_training
+
+    return run_training(cfg)
+
+
+def main() -> None:
+    run_hydra(train_task, "train")
