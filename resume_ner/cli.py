@@ -10,9 +10,10 @@ from __future__ import annotations
 import difflib
 import sys
 import typing
+from collections.abc import Callable, Sequence
 from dataclasses import is_dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -32,7 +33,7 @@ def _config_groups(conf: Path) -> set[str]:
     return {p.name for p in conf.iterdir() if p.is_dir()}
 
 
-def _dataclass_of(annotation: Any) -> Optional[type]:
+def _dataclass_of(annotation: Any) -> type | None:
     """The dataclass behind an annotation such as `TrainingConfig` or `Optional[X]`."""
     if is_dataclass(annotation):
         return annotation
@@ -42,19 +43,19 @@ def _dataclass_of(annotation: Any) -> Optional[type]:
     return None
 
 
-def _mapping_value_dataclass(annotation: Any) -> Optional[type]:
+def _mapping_value_dataclass(annotation: Any) -> type | None:
     """For Dict[str, X] (possibly Optional), the dataclass X, else None."""
-    if typing.get_origin(annotation) in (dict, typing.Dict):
+    if typing.get_origin(annotation) is dict:
         return _dataclass_of(typing.get_args(annotation)[1])
     for arg in typing.get_args(annotation):
-        if typing.get_origin(arg) in (dict, typing.Dict):
+        if typing.get_origin(arg) is dict:
             return _mapping_value_dataclass(arg)
     return None
 
 
 def _is_mapping(annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
-    if origin in (dict, typing.Dict):
+    if origin is dict:
         return True
     return any(_is_mapping(arg) for arg in typing.get_args(annotation))
 
@@ -82,7 +83,7 @@ def check_override_keys(overrides: Sequence[str], config_name: str) -> None:
         parts = key.split(".")
         if len(parts) == 1 and key in groups:
             continue
-        node: Optional[type] = schema
+        node: type | None = schema
         depth = 0
         while node is not None and depth < len(parts):
             part = parts[depth]
@@ -109,10 +110,11 @@ def check_override_keys(overrides: Sequence[str], config_name: str) -> None:
                 )
             depth += 1
 
+
 def run_hydra(
     task: Callable[[DictConfig], Any],
     config_name: str,
-    argv: Optional[Sequence[str]] = None,
+    argv: Sequence[str] | None = None,
 ) -> Any:
     """Validate the overrides in argv (default sys.argv[1:]) and run `task` under Hydra."""
     import hydra

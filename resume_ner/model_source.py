@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Optional
 
 BUNDLED_PREFIX = "bundled:"
 
@@ -20,7 +19,7 @@ class ModelSourceError(RuntimeError):
     """The pretrained weights cannot be had: the message says what to set."""
 
 
-def _bundled_folder(package: str) -> Optional[Path]:
+def _bundled_folder(package: str) -> Path | None:
     module = package.replace("-", "_")
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
@@ -29,7 +28,7 @@ def _bundled_folder(package: str) -> Optional[Path]:
     return folder if (folder / "config.json").is_file() else None
 
 
-def resolve_pretrained(pretrained: str, fallback: Optional[str] = None) -> str:
+def resolve_pretrained(pretrained: str, fallback: str | None = None) -> str:
     """A local path or hub id for `pretrained`; a bundled package resolves to its folder."""
     if pretrained.startswith(BUNDLED_PREFIX):
         package = pretrained[len(BUNDLED_PREFIX) :]

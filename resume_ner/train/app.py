@@ -6,14 +6,12 @@ inside `train_task`, so `--cfg job` and `--help` stay fast.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from omegaconf import DictConfig
 
 from resume_ner.cli import run_hydra
 
 
-def train_task(cfg: DictConfig) -> Optional[float]:
+def train_task(cfg: DictConfig) -> float | None:
     """Train once; return the objective so any Hydra sweeper can optimise it."""
     from resume_ner.train.run import run_training
 
