@@ -8,6 +8,7 @@ config, so a misspelt key fails at once with the valid keys named, then hands ov
 from __future__ import annotations
 
 import difflib
+import functools
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -27,6 +28,40 @@ class UsageError(SystemExit):
     def __init__(self, message: str) -> None:
         print(f"error: {message}", file=sys.stderr)
         super().__init__(2)
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Failures caused by settings or inputs: reported as one message, without a traceback."""
+    from resume_ner.checkpoints import CheckpointError
+    from resume_ner.data.raw import DataError
+    from resume_ner.model_source import ModelSourceError
+    from resume_ner.tokenizer import TokenizerError
+    from resume_ner.train.loop import ResumeError
+    from resume_ner.train.memory import MemoryBudgetError
+    from resume_ner.train.tracking import TrackingError
+
+    return (
+        CheckpointError,
+        DataError,
+        ModelSourceError,
+        TokenizerError,
+        ResumeError,
+        MemoryBudgetError,
+        TrackingError,
+    )
+
+
+def reporting_user_errors(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Wrap a task so the errors of `user_errors()` exit with status 2 and their message."""
+
+    @functools.wraps(task)
+    def wrapped(cfg: DictConfig) -> Any:
+        try:
+            return task(cfg)
+        except user_errors() as error:
+            raise UsageError(str(error)) from None
+
+    return wrapped
 
 
 def _config_groups(conf: Path) -> set[str]:

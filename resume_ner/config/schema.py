@@ -73,6 +73,7 @@ class DataConfig:
 
 @dataclass
 class TrainingConfig:
+    name: str = MISSING
     epochs: int = MISSING
     learning_rate: float = MISSING
     # Learning rate of the freshly initialised classification head (null: learning_rate).

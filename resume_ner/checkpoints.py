@@ -1,0 +1,103 @@
+"""The checkpoint folder: where it is, what it holds, and reading it back for inference.
+
+Layout (written by training, read by predict, evaluate, convert and serve):
+
+    checkpoint/
+      manifest.json          written when the run starts, updated every epoch
+      model.safetensors      the best model by the objective, with config.json
+      tokenizer.json ...     tokenizer files
+      label_map.json         id2label, and the window settings used in training
+      metrics.json           best-epoch metrics and the per-epoch history
+      resolved_config.yaml   the full config of the run
+      training_state/        the last completed epoch, for resuming (safetensors + JSON)
+
+Only safetensors and JSON are ever read: no pickles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+AZURE_OUTPUT_ENV = "AZURE_ML_OUTPUT_checkpoint"
+MANIFEST = "manifest.json"
+LABEL_MAP = "label_map.json"
+METRICS = "metrics.json"
+RESOLVED_CONFIG = "resolved_config.yaml"
+STATE_DIR = "training_state"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint folder is absent, empty or incomplete: the message says which and why."""
+
+
+def checkpoint_dir(output_dir: str | None, run_dir: Path) -> Path:
+    """$AZURE_ML_OUTPUT_checkpoint, else training.output_dir, else <run dir>/checkpoint."""
+    chosen = os.environ.get(AZURE_OUTPUT_ENV) or output_dir
+    return Path(chosen).expanduser().resolve() if chosen else run_dir / "checkpoint"
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write JSON atomically (a reader never sees half a file, even after kill -9)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def update_manifest(folder: Path, **fields: Any) -> dict:
+    """Create or update manifest.json; it exists from the first second of a run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / MANIFEST
+    manifest = read_json(path) if path.is_file() else {"created": time.time()}
+    manifest.update(fields, updated=time.time())
+    write_json(path, manifest)
+    return manifest
+
+
+@dataclass
+class InferenceBundle:
+    """What inference needs from a checkpoint."""
+
+    folder: Path
+    id2label: dict[int, str]
+    max_length: int
+    stride: int
+
+
+def read_inference_bundle(folder: str | Path) -> InferenceBundle:
+    """Check a checkpoint folder holds a trained model and read its label map and windows."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise CheckpointError(
+            f"checkpoint={folder}: no such folder. Pass the checkpoint/ folder a training "
+            f"run printed at its end (e.g. outputs/<date>/<time>/checkpoint)."
+        )
+    missing = [
+        n for n in ("model.safetensors", "config.json", LABEL_MAP) if not (path / n).is_file()
+    ]
+    if missing:
+        status = ""
+        if (path / MANIFEST).is_file():
+            manifest = read_json(path / MANIFEST)
+            status = f" The manifest says the run is '{manifest.get('status', 'unknown')}'"
+            status += f" after {manifest.get('epochs_completed', 0)} completed epoch(s)."
+        raise CheckpointError(
+            f"checkpoint={folder} holds no trained model yet (missing: "
+            f"{', '.join(missing)}).{status} Finish or resume the training run (rerun the "
+            f"same command) first."
+        )
+    label_map = read_json(path / LABEL_MAP)
+    return InferenceBundle(
+        folder=path.resolve(),
+        id2label={int(k): v for k, v in label_map["id2label"].items()},
+        max_length=int(label_map["max_length"]),
+        stride=int(label_map["stride"]),
+    )

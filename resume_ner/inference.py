@@ -1,0 +1,107 @@
+"""Framework-neutral prediction: texts in, character spans out.
+
+`forward` is whatever runs the model: a torch module, an ONNX Runtime session, a remote
+call. It takes input_ids and attention_mask (int64 [B, T]) and returns logits (float
+[B, T, C]). Evaluation, ONNX parity checks and the web service all go through
+`predict_texts`, so they window, merge and decode identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from resume_ner.decoding import PredictedSpan, decode_spans, merge_windows
+from resume_ner.windows import DocumentEncoding, Window, build_windows
+
+Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    logits = np.asarray(logits, dtype=np.float32)
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=axis, keepdims=True)
+
+
+def pad_batch(windows: Sequence[Window], pad_token_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """input_ids and attention_mask (int64 [B, T]), padded on the right to the longest."""
+    width = max(len(w.input_ids) for w in windows)
+    input_ids = np.full((len(windows), width), pad_token_id, dtype=np.int64)
+    attention_mask = np.zeros((len(windows), width), dtype=np.int64)
+    for row, window in enumerate(windows):
+        input_ids[row, : len(window.input_ids)] = window.input_ids
+        attention_mask[row, : len(window.input_ids)] = 1
+    return input_ids, attention_mask
+
+
+def window_probabilities(
+    windows: Sequence[Window], forward: Forward, pad_token_id: int, batch_size: int
+) -> list[np.ndarray]:
+    """Class probabilities per content token of each window, in the order of `windows`."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids), reverse=True)
+    results: list[np.ndarray | None] = [None] * len(windows)
+    for at in range(0, len(order), batch_size):
+        chosen = order[at : at + batch_size]
+        batch = [windows[k] for k in chosen]
+        input_ids, attention_mask = pad_batch(batch, pad_token_id)
+        logits = np.asarray(forward(input_ids, attention_mask))
+        if logits.ndim != 3 or logits.shape[:2] != input_ids.shape:
+            raise ValueError(
+                f"forward returned logits of shape {logits.shape} for inputs of shape "
+                f"{input_ids.shape}; expected [batch, length, classes]"
+            )
+        probs = softmax(logits)
+        for row, k in enumerate(chosen):
+            window = windows[k]
+            results[k] = probs[row, window.n_prefix : window.n_prefix + window.num_content]
+    return results  # type: ignore[return-value]
+
+
+def decode_documents(
+    texts: Sequence[str],
+    encodings: Sequence[DocumentEncoding],
+    windows: Sequence[Window],
+    probabilities: Sequence[np.ndarray],
+    id2label: Mapping[int, str],
+) -> list[list[PredictedSpan]]:
+    """Merge each document's window probabilities and decode them into spans."""
+    per_doc: list[list[int]] = [[] for _ in texts]
+    for k, window in enumerate(windows):
+        per_doc[window.doc_index].append(k)
+    results: list[list[PredictedSpan]] = []
+    for doc_index, (text, encoding) in enumerate(zip(texts, encodings, strict=True)):
+        ks = per_doc[doc_index]
+        if not ks:
+            results.append([])
+            continue
+        token_probs = merge_windows(
+            len(encoding), [windows[k] for k in ks], [probabilities[k] for k in ks]
+        )
+        results.append(decode_spans(text, encoding, token_probs, id2label))
+    return results
+
+
+def predict_texts(
+    texts: Sequence[str],
+    tokenizer: Any,
+    forward: Forward,
+    id2label: Mapping[int, str],
+    max_length: int,
+    stride: int,
+    batch_size: int,
+) -> list[list[PredictedSpan]]:
+    """Predicted spans for each text, in the order of `texts`."""
+    texts = list(texts)
+    if not texts:
+        return []
+    encodings, windows = build_windows(tokenizer, texts, max_length, stride, label2id=None)
+    pad_token_id = tokenizer.pad_token_id
+    if pad_token_id is None:
+        pad_token_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    probabilities = window_probabilities(windows, forward, pad_token_id, batch_size)
+    return decode_documents(texts, encodings, windows, probabilities, id2label)

@@ -1,0 +1,122 @@
+"""Building and loading token-classification models: safetensors only, no remote code."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+# The same knob has different names across architectures (BERT / DistilBERT / DeBERTa).
+_DROPOUT_NAMES = {
+    "attention_dropout": ("attention_probs_dropout_prob", "attention_dropout"),
+    "hidden_dropout": ("hidden_dropout_prob", "dropout"),
+    "classifier_dropout": ("classifier_dropout",),
+}
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: bf16/fp16 on CUDA by default, none (fp32) on CPU unless asked."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if precision != "auto":
+        raise ValueError(f"training.precision={precision}: use auto, bf16, fp16 or fp32")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # "newly initialized classifier" is expected here
+    hf_logging.disable_progress_bar()  # per-file load/save bars drown the epoch bars
+
+
+def build_model(
+    source: str,
+    id2label: dict[int, str],
+    model_cfg: Any,
+    revision: str | None = None,
+) -> torch.nn.Module:
+    """A pretrained encoder with a fresh token-classification head for our labels."""
+    from transformers import AutoConfig, AutoModelForTokenClassification
+
+    _quiet_transformers()
+    config = AutoConfig.from_pretrained(
+        source,
+        revision=revision,
+        num_labels=len(id2label),
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+        trust_remote_code=False,
+    )
+    for knob, names in _DROPOUT_NAMES.items():
+        value = getattr(model_cfg, knob, None)
+        if value is None:
+            continue
+        for name in names:
+            if hasattr(config, name):
+                setattr(config, name, float(value))
+    return AutoModelForTokenClassification.from_pretrained(
+        source,
+        config=config,
+        revision=revision,
+        use_safetensors=True,
+        trust_remote_code=False,
+        attn_implementation=model_cfg.attn_implementation,
+    )
+
+
+def load_trained(folder: str | Path, device: torch.device) -> torch.nn.Module:
+    """A fine-tuned model from a checkpoint folder, in eval mode on `device`."""
+    from transformers import AutoModelForTokenClassification
+
+    _quiet_transformers()
+    model = AutoModelForTokenClassification.from_pretrained(
+        str(folder), use_safetensors=True, trust_remote_code=False
+    )
+    return model.to(device).eval()
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def torch_forward(model: torch.nn.Module, device: torch.device, dtype: torch.dtype | None):
+    """A numpy-in, numpy-out forward for resume_ner.inference (no grad, autocast)."""
+    import numpy as np
+
+    def forward(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode(), autocast(device, dtype):
+            logits = model(
+                input_ids=torch.as_tensor(input_ids, device=device),
+                attention_mask=torch.as_tensor(attention_mask, device=device),
+            ).logits
+        return logits.float().cpu().numpy()
+
+    return forward

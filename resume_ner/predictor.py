@@ -1,0 +1,47 @@
+"""A trained checkpoint, ready to turn texts into entity spans (PyTorch backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from resume_ner.checkpoints import read_inference_bundle
+from resume_ner.decoding import PredictedSpan
+
+
+class Predictor:
+    """Loads a checkpoint folder once; `predict` runs the shared windowing and decoding."""
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        device: str = "auto",
+        batch_size: int = 32,
+        stride: int | None = None,
+    ) -> None:
+        from resume_ner.modeling import load_trained, pick_device, pick_dtype, torch_forward
+        from resume_ner.tokenizer import load_tokenizer
+
+        self.bundle = read_inference_bundle(checkpoint)
+        self.device = pick_device(device)
+        self.tokenizer = load_tokenizer(str(self.bundle.folder))
+        model = load_trained(self.bundle.folder, self.device)
+        self.forward = torch_forward(model, self.device, pick_dtype("auto", self.device))
+        self.batch_size = batch_size
+        self.stride = self.bundle.stride if stride is None else stride
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted({label[2:] for label in self.bundle.id2label.values() if label != "O"})
+
+    def predict(self, texts: list[str]) -> list[list[PredictedSpan]]:
+        from resume_ner.inference import predict_texts
+
+        return predict_texts(
+            texts,
+            self.tokenizer,
+            self.forward,
+            self.bundle.id2label,
+            max_length=self.bundle.max_length,
+            stride=self.stride,
+            batch_size=self.batch_size,
+        )

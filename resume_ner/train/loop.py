@@ -1,0 +1,355 @@
+"""The training loop: AdamW with warm-up and decay, accumulation, clipping, early stopping,
+an evaluation and a resumable state at the end of every epoch."""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from resume_ner.checkpoints import METRICS, STATE_DIR, update_manifest, write_json
+from resume_ner.data.document import Document
+from resume_ner.modeling import autocast, torch_forward
+from resume_ner.train.batches import collate, epoch_batches, micro_batches
+from resume_ner.train.memory import MemoryPlan
+from resume_ner.train.state import Progress, find_state, load_state, read_fingerprint, save_state
+
+log = logging.getLogger(__name__)
+
+
+class ResumeError(RuntimeError):
+    """The output folder holds state that cannot be resumed with this config."""
+
+
+@dataclass
+class LoopSettings:
+    epochs: int
+    learning_rate: float
+    head_learning_rate: float
+    weight_decay: float
+    warmup_ratio: float
+    max_grad_norm: float
+    max_length: int
+    stride: int
+    eval_batch_size: int
+    patience: int | None
+    seed: int
+    group_by_length: bool
+    resume: str
+    objective: str
+    maximize: bool
+    log_every_steps: int
+
+
+@dataclass
+class FitResult:
+    best_objective: float | None
+    best_epoch: int | None
+    best_metrics: dict[str, Any]
+    best_scores: dict[str, Any]
+    history: list[dict[str, float]]
+    epochs_completed: int
+    stopped_early: bool
+    train_tokens: int = 0
+    train_seconds: float = 0.0
+    resumed_from_epoch: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.train_tokens / self.train_seconds if self.train_seconds else 0.0
+
+
+def _param_groups(model: torch.nn.Module, s: LoopSettings) -> list[dict]:
+    """Body and freshly initialised head at their own learning rates; no decay on bias/norms."""
+    prefix = f"{model.base_model_prefix}."
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        head = not name.startswith(prefix)
+        no_decay = name.endswith("bias") or "norm" in name.lower()
+        groups.setdefault((head, no_decay), []).append(param)
+    return [
+        {
+            "params": params,
+            "lr": s.head_learning_rate if head else s.learning_rate,
+            "weight_decay": 0.0 if no_decay else s.weight_decay,
+        }
+        for (head, no_decay), params in sorted(groups.items())
+    ]
+
+
+def _linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class Trainer:
+    """Fits one model on labelled windows, scoring whole validation documents each epoch."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        train_windows: list,
+        val_documents: list[Document],
+        val_windows: list,
+        id2label: dict[int, str],
+        settings: LoopSettings,
+        plan: MemoryPlan,
+        device: torch.device,
+        dtype: torch.dtype | None,
+        out_dir: Path,
+        fingerprint: str,
+        on_epoch: Callable[[int, dict[str, float]], None] = lambda epoch, metrics: None,
+        on_best: Callable[[int, dict[str, Any]], None] = lambda epoch, scores: None,
+    ) -> None:
+        self.model = model.to(device)
+        self.tokenizer = tokenizer
+        self.train_windows = train_windows
+        self.val_documents = val_documents
+        self.val_windows = val_windows
+        self.id2label = id2label
+        self.s = settings
+        self.plan = plan
+        self.device = device
+        self.dtype = dtype
+        self.out_dir = out_dir
+        self.fingerprint = fingerprint
+        self.on_epoch = on_epoch
+        self.on_best = on_best
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        lengths = [len(w.input_ids) for w in train_windows]
+        self._lengths = lengths
+        self.steps_per_epoch = math.ceil(len(train_windows) / plan.effective_batch)
+        total = self.steps_per_epoch * settings.epochs
+        self.optimizer = torch.optim.AdamW(_param_groups(model, settings))
+        self.scheduler = _linear_schedule(self.optimizer, int(settings.warmup_ratio * total), total)
+
+    # -- evaluation -------------------------------------------------------------------
+    def evaluate(self) -> tuple[dict[str, float], dict[str, Any]]:
+        """Validation loss over the windows, entity scores over the merged whole documents."""
+        from resume_ner.inference import predict_texts
+        from resume_ner.train.metrics import entity_scores, flat_metrics
+
+        self.model.eval()
+        loss_sum, label_count = 0.0, 0
+        with torch.inference_mode():
+            for start in range(0, len(self.val_windows), self.s.eval_batch_size):
+                chunk = self.val_windows[start : start + self.s.eval_batch_size]
+                batch = collate(
+                    [w.input_ids for w in chunk], [w.labels for w in chunk], self.pad_id
+                )
+                loss, count = self._loss(batch)
+                loss_sum += float(loss) * count
+                label_count += count
+        predictions = predict_texts(
+            [d.text for d in self.val_documents],
+            self.tokenizer,
+            torch_forward(self.model, self.device, self.dtype),
+            self.id2label,
+            max_length=self.s.max_length,
+            stride=self.s.stride,
+            batch_size=self.s.eval_batch_size,
+        )
+        scores = entity_scores([d.spans for d in self.val_documents], predictions)
+        metrics = flat_metrics(scores, prefix="val_")
+        metrics["val_loss"] = loss_sum / max(1, label_count)
+        return metrics, scores
+
+    def _loss(self, batch: dict[str, torch.Tensor], normaliser: int | None = None):
+        """Token cross-entropy summed over labelled positions, divided by `normaliser`.
+
+        Dividing by the labelled-token count of the whole effective batch (not of each
+        micro-batch) makes an accumulated step equal to the unsplit one.
+        """
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        labels = batch.pop("labels")
+        with autocast(self.device, self.dtype):
+            logits = self.model(**batch).logits
+        count = int((labels != -100).sum())
+        loss = F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]),
+            labels.reshape(-1),
+            ignore_index=-100,
+            reduction="sum",
+        )
+        return loss / max(1, normaliser if normaliser is not None else count), count
+
+    def _objective(self, metrics: dict[str, float]) -> float:
+        key = f"val_{self.s.objective}"
+        if key not in metrics:
+            raise KeyError(
+                f"hpo.objective.metric={self.s.objective} is not a validation metric; "
+                f"choose one of: {', '.join(sorted(k[4:] for k in metrics))}"
+            )
+        return metrics[key]
+
+    def _improved(self, value: float, best: float | None) -> bool:
+        if best is None:
+            return True
+        return value > best if self.s.maximize else value < best
+
+    # -- the loop -----------------------------------------------------------------------
+    def _resume(self) -> Progress:
+        state_dir = self.out_dir / STATE_DIR
+        found = find_state(state_dir) if self.s.resume != "never" else None
+        if found is None:
+            if self.s.resume == "must":
+                raise ResumeError(
+                    f"training.resume=must but {state_dir} holds no training state; "
+                    f"use training.resume=auto to start a new run there."
+                )
+            shutil.rmtree(state_dir, ignore_errors=True)
+            return Progress()
+        if read_fingerprint(found) != self.fingerprint:
+            raise ResumeError(
+                f"{found} holds the state of a run with another config or data, so it cannot "
+                f"be resumed with this one. Use a new run directory (or training.output_dir), "
+                f"or training.resume=never to overwrite it."
+            )
+        progress = load_state(found, self.model, self.optimizer, self.scheduler)
+        log.info("Resuming from %s after epoch %d", found, progress.epochs_completed)
+        return progress
+
+    def fit(self) -> FitResult:
+        progress = self._resume()
+        resumed_from = progress.epochs_completed
+        best_metrics: dict[str, Any] = {}
+        if progress.best_epoch is not None and progress.history:
+            best_metrics = progress.history[progress.best_epoch - 1]
+        tokens, seconds = 0, 0.0
+        tty = sys.stderr.isatty()
+        for epoch in range(progress.epochs_completed + 1, self.s.epochs + 1):
+            if progress.stopped_early:
+                break
+            update_manifest(self.out_dir, status="training", current_epoch=epoch)
+            self.model.train()
+            batches = epoch_batches(
+                self._lengths, self.plan.effective_batch, self.s.seed, epoch, self.s.group_by_length
+            )
+            started = time.perf_counter()
+            epoch_loss, epoch_tokens = 0.0, 0
+            bar = None
+            if tty:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{self.s.epochs}", leave=False)
+            for step, batch_ids in enumerate(batches, start=1):
+                windows = [self.train_windows[i] for i in batch_ids]
+                total_labels = sum(sum(1 for x in w.labels if x != -100) for w in windows)
+                step_loss = 0.0
+                for part in micro_batches(list(range(len(windows))), self.plan.micro_batch):
+                    chunk = [windows[i] for i in part]
+                    batch = collate(
+                        [w.input_ids for w in chunk], [w.labels for w in chunk], self.pad_id
+                    )
+                    epoch_tokens += int(batch["attention_mask"].sum())
+                    loss, _ = self._loss(batch, normaliser=total_labels)
+                    loss.backward()
+                    step_loss += float(loss.detach())
+                if self.s.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.s.max_grad_norm)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                progress.optimizer_steps += 1
+                epoch_loss += step_loss
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{step_loss:.4f}")
+                elif step % self.s.log_every_steps == 0 or step == len(batches):
+                    log.info(
+                        "epoch %d/%d step %d/%d loss %.4f",
+                        epoch,
+                        self.s.epochs,
+                        step,
+                        len(batches),
+                        step_loss,
+                    )
+            if bar is not None:
+                bar.close()
+            elapsed = time.perf_counter() - started
+            tokens += epoch_tokens
+            seconds += elapsed
+            metrics, scores = self.evaluate()
+            metrics.update(
+                train_loss=epoch_loss / max(1, len(batches)),
+                train_tokens_per_second=epoch_tokens / elapsed if elapsed else 0.0,
+                learning_rate=self.scheduler.get_last_lr()[0],
+                epoch=float(epoch),
+            )
+            objective = self._objective(metrics)
+            log.info(
+                "epoch %d/%d: train loss %.4f, val loss %.4f, val f1 %.4f, %s %.4f (%.0f tok/s)",
+                epoch,
+                self.s.epochs,
+                metrics["train_loss"],
+                metrics["val_loss"],
+                metrics["val_f1"],
+                self.s.objective,
+                objective,
+                metrics["train_tokens_per_second"],
+            )
+            progress.history.append(metrics)
+            if self._improved(objective, progress.best_objective):
+                progress.best_objective, progress.best_epoch = objective, epoch
+                progress.epochs_without_improvement = 0
+                best_metrics, progress.best_scores = metrics, scores
+                self.on_best(epoch, {"metrics": metrics, "scores": scores})
+            else:
+                progress.epochs_without_improvement += 1
+            if self.s.patience and progress.epochs_without_improvement >= self.s.patience:
+                progress.stopped_early = True
+                log.info("Early stopping: no improvement in %d epochs", self.s.patience)
+            progress.epochs_completed = epoch
+            self.on_epoch(epoch, metrics)
+            save_state(
+                self.out_dir / STATE_DIR,
+                self.model,
+                self.optimizer,
+                self.scheduler,
+                progress,
+                self.fingerprint,
+            )
+            write_json(
+                self.out_dir / METRICS,
+                {
+                    "best_epoch": progress.best_epoch,
+                    "best": best_metrics,
+                    "best_scores": progress.best_scores,
+                    "history": progress.history,
+                },
+            )
+            update_manifest(
+                self.out_dir,
+                epochs_completed=epoch,
+                best_epoch=progress.best_epoch,
+                best_objective=progress.best_objective,
+            )
+        return FitResult(
+            best_objective=progress.best_objective,
+            best_epoch=progress.best_epoch,
+            best_metrics=best_metrics,
+            best_scores=progress.best_scores,
+            history=progress.history,
+            epochs_completed=progress.epochs_completed,
+            stopped_early=progress.stopped_early,
+            train_tokens=tokens,
+            train_seconds=seconds,
+            resumed_from_epoch=resumed_from,
+        )

@@ -1,0 +1,285 @@
+"""One training run: data, model, memory plan, tracking, the loop, and the final report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from resume_ner.checkpoints import (
+    LABEL_MAP,
+    RESOLVED_CONFIG,
+    checkpoint_dir,
+    update_manifest,
+    write_json,
+)
+from resume_ner.cli import UsageError, reporting_user_errors
+from resume_ner.modeling import build_model, count_parameters, pick_device, pick_dtype
+from resume_ner.train.loop import FitResult, LoopSettings, Trainer
+
+log = logging.getLogger(__name__)
+
+# Settings that do not change what is learned: a resumed run may differ in these.
+_NOT_FINGERPRINTED = {
+    "resume",
+    "output_dir",
+    "device",
+    "num_threads",
+    "log_every_steps",
+    "eval_batch_size",
+    "memory_fraction",
+    "memory_budget_gb",
+}
+
+
+def _seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _run_dir() -> Path:
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path.cwd()
+
+
+def _hydra_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return list(HydraConfig.get().overrides.task)
+
+
+def _fingerprint(cfg: DictConfig, data_fingerprint: str) -> str:
+    training = {
+        k: v for k, v in OmegaConf.to_container(cfg.training).items() if k not in _NOT_FINGERPRINTED
+    }
+    payload = {
+        "training": training,
+        "model": OmegaConf.to_container(cfg.model),
+        "seed": cfg.seed,
+        "data": data_fingerprint,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@reporting_user_errors
+def run_training(cfg: DictConfig) -> float | None:
+    """Train once and return the objective (the best validation value of hpo.objective)."""
+    return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> float | None:
+    from resume_ner.data.load import load_splits
+    from resume_ner.model_source import check_available, resolve_pretrained
+    from resume_ner.tokenizer import load_tokenizer
+    from resume_ner.train.memory import plan_batch
+    from resume_ner.train.tracking import Tracker, data_fingerprint, flatten_config, git_commit
+    from resume_ner.windows import bio_labels, build_windows
+
+    t = cfg.training
+    run_dir = _run_dir()
+    out_dir = checkpoint_dir(t.output_dir, run_dir)
+    # The manifest exists from the first second: an output is never empty, even after a crash.
+    update_manifest(out_dir, status="starting", run_dir=str(run_dir), command=sys.argv)
+    (out_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+    source = resolve_pretrained(cfg.model.pretrained, cfg.model.fallback)
+    check_available(source)
+    if t.num_threads:
+        torch.set_num_threads(int(t.num_threads))
+    _seed_everything(cfg.seed, t.deterministic)
+
+    splits = load_splits(cfg.data)
+    if not splits.train:
+        raise UsageError(f"data '{cfg.data.name}' gave no training documents")
+    if not splits.val:
+        raise UsageError(
+            "no validation documents: set data.split.val_fraction > 0 or data.val_path"
+        )
+    report_path = run_dir / "validation.json"
+    write_json(report_path, splits.report.to_json())
+
+    tokenizer = load_tokenizer(source, revision=cfg.model.revision)
+    entity_labels = sorted({s.label for d in splits.train + splits.val for s in d.spans})
+    labels = bio_labels(entity_labels)
+    id2label = dict(enumerate(labels))
+    label2id = {v: k for k, v in id2label.items()}
+    _, train_windows = build_windows(
+        tokenizer, splits.train, t.max_length, t.stride, label2id, t.label_all_tokens
+    )
+    _, val_windows = build_windows(
+        tokenizer, splits.val, t.max_length, t.stride, label2id, t.label_all_tokens
+    )
+    log.info(
+        "%d training documents -> %d windows; %d validation documents; %d labels",
+        len(splits.train),
+        len(train_windows),
+        len(splits.val),
+        len(entity_labels),
+    )
+
+    device = pick_device(t.device)
+    dtype = pick_dtype(t.precision, device)
+    model = build_model(source, id2label, cfg.model, revision=cfg.model.revision)
+    plan = plan_batch(
+        model.config,
+        count_parameters(model),
+        batch_size=t.batch_size,
+        accumulation=t.gradient_accumulation_steps,
+        seq_len=t.max_length,
+        device=device.type,
+        fraction=t.memory_fraction,
+        budget_gb=t.memory_budget_gb,
+    )
+
+    tokenizer.save_pretrained(str(out_dir))
+    write_json(
+        out_dir / LABEL_MAP,
+        {
+            "id2label": {str(k): v for k, v in id2label.items()},
+            "max_length": t.max_length,
+            "stride": t.stride,
+            "label_all_tokens": t.label_all_tokens,
+        },
+    )
+    data_fp = data_fingerprint(splits.train + splits.val)
+    fingerprint = _fingerprint(cfg, data_fp)
+    objective = cfg.hpo.objective
+
+    with Tracker(cfg.tracking, base_dir=Path.cwd()) as tracker:
+        tracker.log_params(flatten_config(cfg))
+        tags = {
+            "data_fingerprint": data_fp,
+            "hydra_overrides": " ".join(_hydra_overrides()) or "(none)",
+            "checkpoint_dir": str(out_dir),
+            "memory_plan": f"micro_batch={plan.micro_batch} accumulation={plan.accumulation}",
+            **dict(cfg.tracking.tags),
+        }
+        commit = git_commit(Path(__file__).resolve().parent)
+        if commit:
+            tags["git_commit"] = commit
+        tracker.set_tags(tags)
+        tracker.log_artifact(str(report_path))
+        update_manifest(out_dir, status="training", mlflow_run_id=tracker.run_id)
+
+        def on_best(epoch: int, result: dict[str, Any]) -> None:
+            _save_best(model, out_dir)
+
+        trainer = Trainer(
+            model=model,
+            tokenizer=tokenizer,
+            train_windows=train_windows,
+            val_documents=splits.val,
+            val_windows=val_windows,
+            id2label=id2label,
+            settings=LoopSettings(
+                epochs=t.epochs,
+                learning_rate=t.learning_rate,
+                head_learning_rate=t.head_learning_rate or t.learning_rate,
+                weight_decay=t.weight_decay,
+                warmup_ratio=t.warmup_ratio,
+                max_grad_norm=t.max_grad_norm,
+                max_length=t.max_length,
+                stride=t.stride,
+                eval_batch_size=t.eval_batch_size,
+                patience=t.early_stopping_patience,
+                seed=cfg.seed,
+                group_by_length=t.group_by_length,
+                resume=t.resume,
+                objective=objective.metric,
+                maximize=objective.goal == "maximize",
+                log_every_steps=t.log_every_steps,
+            ),
+            plan=plan,
+            device=device,
+            dtype=dtype,
+            out_dir=out_dir,
+            fingerprint=fingerprint,
+            on_epoch=lambda epoch, metrics: tracker.log_metrics(metrics, step=epoch),
+            on_best=on_best,
+        )
+        result = trainer.fit()
+        update_manifest(
+            out_dir,
+            status="completed",
+            epochs_completed=result.epochs_completed,
+            best_epoch=result.best_epoch,
+            best_objective=result.best_objective,
+        )
+        tracker.log_artifact(str(out_dir / "metrics.json"))
+        tracker.log_artifact(str(out_dir / RESOLVED_CONFIG))
+        _log_checkpoint(tracker, cfg.tracking.log_checkpoint, out_dir)
+        _report(result, objective.metric, out_dir, tracker, plan)
+    return result.best_objective
+
+
+def _save_best(model: torch.nn.Module, out_dir: Path) -> None:
+    """Replace the best model files; a kill mid-write leaves the previous best intact."""
+    tmp = out_dir / ".best.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    for item in tmp.iterdir():
+        os.replace(item, out_dir / item.name)
+    tmp.rmdir()
+
+
+def _log_checkpoint(tracker: Any, mode: str, out_dir: Path) -> None:
+    if mode == "artifact":
+        tracker.log_artifacts(str(out_dir), artifact_path="checkpoint")
+    elif mode == "pointer":
+        pointer = out_dir / "checkpoint_location.txt"
+        pointer.write_text(f"{out_dir}\n")
+        tracker.log_artifact(str(pointer))
+
+
+def _report(result: FitResult, objective: str, out_dir: Path, tracker: Any, plan: Any) -> None:
+    from resume_ner.train.metrics import format_table
+
+    best = result.best_metrics
+    lines = [
+        "",
+        f"Training finished: {result.epochs_completed} epoch(s)"
+        + (", stopped early" if result.stopped_early else "")
+        + (
+            f", resumed after epoch {result.resumed_from_epoch}"
+            if result.resumed_from_epoch
+            else ""
+        ),
+        f"Best epoch {result.best_epoch}: {objective} {result.best_objective:.4f}"
+        if result.best_objective is not None
+        else "No epoch was evaluated.",
+    ]
+    if best:
+        lines.append(
+            f"  val precision {best['val_precision']:.4f}  recall {best['val_recall']:.4f}  "
+            f"f1 {best['val_f1']:.4f}  macro-f1 {best['val_macro-f1']:.4f}"
+        )
+    if result.best_scores:
+        lines.append(format_table(result.best_scores))
+    if result.train_seconds:
+        lines.append(
+            f"Throughput: {result.tokens_per_second:,.0f} non-padding tokens/s "
+            f"(micro-batch {plan.micro_batch} x accumulation {plan.accumulation})"
+        )
+    lines += [
+        f"Checkpoint: {out_dir}",
+        f"MLflow run: {tracker.run_id}  ({tracker.ui_hint()})",
+    ]
+    print("\n".join(lines))

@@ -1,0 +1,162 @@
+"""merge_windows, repair_bio and decode_spans."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fixtures_tokenizers import deberta_spm, minilm
+
+from resume_ner.decoding import PredictedSpan, decode_spans, merge_windows, repair_bio
+from resume_ner.windows import Window, bio_labels, encode_text
+
+TAGS = bio_labels(["Skills", "Companies worked at"])
+ID2LABEL = dict(enumerate(TAGS))
+C = len(TAGS)
+
+
+def window(start, end, n_prefix=1, n_suffix=1):
+    n = end - start
+    return Window(0, start, end, [0] * (n_prefix + n + n_suffix), None, n_prefix)
+
+
+def constant_scores(w, cls, rows=None):
+    scores = np.zeros((rows or len(w.input_ids), C))
+    scores[:, cls] = 1.0
+    return scores
+
+
+def test_merge_takes_each_token_from_its_most_central_window():
+    # 30 tokens, windows [0, 20) and [12, 30): they overlap on tokens 12..19.
+    first, second = window(0, 20), window(12, 30)
+    merged = merge_windows(
+        30, [first, second], [constant_scores(first, 1), constant_scores(second, 2)]
+    )
+    chosen = merged.argmax(axis=1)
+    # Token t in the first window: the document start does not count, so distance to its
+    # end 19 - t; in the second: min(t - 12, 29 is the document end -> no limit) = t - 12.
+    for t in range(30):
+        if t < 12:
+            assert chosen[t] == 1
+        elif t >= 20:
+            assert chosen[t] == 2
+        else:
+            expected = 1 if (19 - t) >= (t - 12) else 2  # ties go to the earlier window
+            assert chosen[t] == expected, t
+    assert chosen[15] == 1 and chosen[16] == 2
+
+
+def test_merge_middle_window_wins_over_both_neighbours():
+    windows = [window(0, 10), window(6, 16), window(12, 22)]
+    scores = [constant_scores(w, k + 1) for k, w in enumerate(windows)]
+    chosen = merge_windows(22, windows, scores).argmax(axis=1)
+    # Token 8: first window distance to end 1; second window min(2, 7) = 2 -> second.
+    assert chosen[8] == 2
+    # Token 14: second window min(8, 1) = 1; third window min(2, doc end) = 2 -> third.
+    assert chosen[14] == 3
+    assert chosen[11] == 2  # only the middle window is deep there
+    assert chosen[0] == 1 and chosen[21] == 3
+
+
+def test_merge_accepts_content_rows_and_padded_input_rows():
+    w = window(0, 5, n_prefix=2, n_suffix=1)
+    content = np.arange(5 * C, dtype=float).reshape(5, C)
+    padded = np.zeros((2 + 5 + 1 + 4, C))  # 2 prefix specials, 1 suffix, 4 padding
+    padded[2:7] = content
+    assert np.array_equal(merge_windows(5, [w], [content]), content)
+    assert np.array_equal(merge_windows(5, [w], [padded]), content)
+
+
+def test_merge_errors_and_empty_documents():
+    assert merge_windows(0, [], [], num_classes=C).shape == (0, C)
+    with pytest.raises(ValueError, match="no window"):
+        merge_windows(3, [], [])
+    with pytest.raises(ValueError, match="in no window"):
+        merge_windows(10, [window(0, 5)], [constant_scores(window(0, 5), 0)])
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        (["I-A", "I-A"], ["B-A", "I-A"]),
+        (["O", "I-A", "O"], ["O", "B-A", "O"]),
+        (["B-A", "I-B", "I-B"], ["B-A", "B-B", "I-B"]),
+        (["B-A", "I-A", "B-A", "I-A"], ["B-A", "I-A", "B-A", "I-A"]),
+        (["B-A", "O", "I-A"], ["B-A", "O", "B-A"]),
+        (["I-Companies worked at"], ["B-Companies worked at"]),
+        ([], []),
+    ],
+)
+def test_repair_bio(tags, expected):
+    assert repair_bio(tags) == expected
+
+
+def probs_for(encoding, tags_by_token):
+    probs = np.full((len(encoding), C), 0.01)
+    for index, tag in enumerate(tags_by_token):
+        probs[index, TAGS.index(tag)] = 0.9
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def test_decode_is_word_level_and_covers_all_sub_tokens():
+    tok = minilm()
+    text = "Worked at Infosys in Pune"
+    encoding = encode_text(tok, text)
+    pieces = tok.convert_ids_to_tokens(encoding.token_ids.tolist())
+    assert pieces == ["worked", "at", "info", "##sy", "##s", "in", "pune"]
+    # The head decides; the continuation sub-tokens' own (contradictory) tags are ignored.
+    tags = ["O", "O", "B-Companies worked at", "O", "B-Skills", "O", "O"]
+    spans = decode_spans(text, encoding, probs_for(encoding, tags), ID2LABEL)
+    assert [(s.start, s.end, s.label) for s in spans] == [(10, 17, "Companies worked at")]
+    assert spans[0].text(text) == "Infosys"
+
+
+def test_decode_repairs_bio_and_scores_by_mean_word_probability():
+    tok = minilm()
+    text = "python java , sql"
+    encoding = encode_text(tok, text)
+    probs = np.full((4, C), 0.0)
+    probs[0, TAGS.index("I-Skills")] = 0.6  # a leading I- becomes B-
+    probs[0, TAGS.index("O")] = 0.4
+    probs[1, TAGS.index("I-Skills")] = 0.8
+    probs[1, TAGS.index("O")] = 0.2
+    probs[2, TAGS.index("O")] = 1.0
+    probs[3, TAGS.index("I-Companies worked at")] = 1.0  # I- after O: a new span
+    spans = decode_spans(text, encoding, probs, ID2LABEL)
+    assert spans == [
+        PredictedSpan(0, 11, "Skills", pytest.approx(0.7)),
+        PredictedSpan(14, 17, "Companies worked at", 1.0),
+    ]
+
+
+def test_decode_type_change_splits_spans():
+    tok = minilm()
+    text = "python infosys"
+    encoding = encode_text(tok, text)
+    tags = ["B-Skills", "I-Companies worked at"]
+    spans = decode_spans(text, encoding, probs_for(encoding, tags), ID2LABEL)
+    assert [(s.start, s.end, s.label) for s in spans] == [
+        (0, 6, "Skills"),
+        (7, 14, "Companies worked at"),
+    ]
+
+
+def test_decode_strips_sentencepiece_leading_space():
+    tok = deberta_spm()
+    text = "Lead  java developer\n  at Infosys ,"
+    encoding = encode_text(tok, text)
+    tags = ["I-Skills"] * len(encoding)
+    spans = decode_spans(text, encoding, probs_for(encoding, tags), ID2LABEL)
+    assert [s.text(text) for s in spans] == ["Lead  java developer\n  at Infosys ,"]
+    word_spans = decode_spans(
+        text,
+        encoding,
+        probs_for(encoding, ["B-Skills"] * len(encoding)),
+        ID2LABEL,
+    )
+    assert [s.text(text) for s in word_spans] == ["Lead", "java", "developer", "at", "Infosys", ","]
+
+
+def test_decode_empty_document():
+    tok = minilm()
+    encoding = encode_text(tok, "   ")
+    assert decode_spans("   ", encoding, np.zeros((0, C)), ID2LABEL) == []
