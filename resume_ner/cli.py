@@ -38,7 +38,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from resume_ner.tokenizer import TokenizerError
     from resume_ner.train.loop import ResumeError
     from resume_ner.train.memory import MemoryBudgetError
-    from resume_ner.train.tracking import TrackingError
+    from resume_ner.train.tracking_uri import TrackingError
 
     return (
         CheckpointError,

@@ -7,6 +7,8 @@ Reads the DataTurks training file (default: ../shared/data/dataturks/train.jsonl
 repository) through the project's loader (repairs included), tokenizes every resume with the
 bundled MiniLM tokenizer and reports, over all gold entities:
 
+- inside the windows: every token of the entity lies in some window, so the model sees all
+  of it and the merged predictions can return it whole (target 100%);
 - inside one window: all of the entity's tokens lie in a single sliding window (target 100%);
 - round trip: the gold tags, windowed, merged and decoded, give back exactly that entity
   (what remains is lost to tokenization: an entity that starts or ends inside a word);
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     for window in windows:
         by_doc[window.doc_index].append(window)
 
-    total = inside = round_trip = short = short_inside = 0
+    total = covered = inside = round_trip = short = short_inside = 0
     outside: list[tuple[int, str]] = []  # (token length, label) of entities in no one window
     kept = {512: 0, 256: 0}
     lost_examples: list[str] = []
@@ -131,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             if token_range is None:
                 continue
             first, last = token_range
+            seen = set()
+            for w in doc_windows:
+                seen.update(range(max(first, w.token_start), min(last + 1, w.token_end)))
+            covered += len(seen) == last - first + 1
             fits = last - first + 1 <= args.stride + 1  # such an entity cannot straddle
             short += fits
             if any(w.token_start <= first and last < w.token_end for w in doc_windows):
@@ -164,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         f"windows: max_length={args.max_length}, stride={args.stride} -> {len(windows)} windows "
         f"({len(windows) / max(len(documents), 1):.1f} per document)"
     )
+    print(f"  entities fully inside the windows:       {share(covered)}")
     print(f"  entities fully inside one window:        {share(inside)}")
     print(
         f"    of those up to stride+1 = {args.stride + 1} tokens long: {share(short_inside, short)}"

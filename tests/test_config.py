@@ -156,9 +156,19 @@ def test_no_secrets_in_conf():
 
 @pytest.mark.slow
 def test_conf_found_from_a_wheel_in_another_cwd(tmp_path):
+    import shutil
+
+    # Build from a copy, so setuptools' build/ folder never lands in the working tree.
+    source = tmp_path / "source"
+    for name in ("pyproject.toml", "setup.cfg", "README.md"):
+        source.mkdir(exist_ok=True)
+        shutil.copy(REPO / name, source / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("conf", "resume_ner", "launchers"):
+        shutil.copytree(REPO / name, source / name, ignore=ignore)
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(source)],
         check=True,
         timeout=300,
     )

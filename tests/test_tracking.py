@@ -20,15 +20,9 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 
 from resume_ner.config.schema import TrackingConfig
 from resume_ner.data.document import Document, Span
-from resume_ner.train.tracking import (
-    Tracker,
-    TrackingError,
-    check_tracking_uri,
-    data_fingerprint,
-    flatten_config,
-    git_commit,
-    resolve_tracking_uri,
-)
+from resume_ner.train.run_metadata import data_fingerprint, flatten_config, git_commit
+from resume_ner.train.tracking import Tracker
+from resume_ner.train.tracking_uri import TrackingError, check_tracking_uri, resolve_tracking_uri
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402

@@ -82,22 +82,30 @@ def _fingerprint(cfg: DictConfig, data_fingerprint: str) -> str:
 @reporting_user_errors
 def run_training(cfg: DictConfig) -> float | None:
     """Train once and return the objective (the best validation value of hpo.objective)."""
-    return _run(cfg)
+    run_dir = _run_dir()
+    out_dir = checkpoint_dir(cfg.training.output_dir, run_dir)
+    # The manifest exists from the first second: an output is never empty, even after a crash.
+    update_manifest(out_dir, status="starting", run_dir=str(run_dir), command=sys.argv)
+    try:
+        return _run(cfg, run_dir, out_dir)
+    except KeyboardInterrupt:
+        update_manifest(out_dir, status="interrupted")
+        raise
+    except Exception as error:
+        update_manifest(out_dir, status="failed", error=f"{type(error).__name__}: {error}")
+        raise
 
 
-def _run(cfg: DictConfig) -> float | None:
+def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     from resume_ner.data.load import load_splits
     from resume_ner.model_source import check_available, resolve_pretrained
     from resume_ner.tokenizer import load_tokenizer
     from resume_ner.train.memory import plan_batch
-    from resume_ner.train.tracking import Tracker, data_fingerprint, flatten_config, git_commit
+    from resume_ner.train.run_metadata import data_fingerprint, flatten_config, git_commit
+    from resume_ner.train.tracking import Tracker
     from resume_ner.windows import bio_labels, build_windows
 
     t = cfg.training
-    run_dir = _run_dir()
-    out_dir = checkpoint_dir(t.output_dir, run_dir)
-    # The manifest exists from the first second: an output is never empty, even after a crash.
-    update_manifest(out_dir, status="starting", run_dir=str(run_dir), command=sys.argv)
     (out_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
     source = resolve_pretrained(cfg.model.pretrained, cfg.model.fallback)
