@@ -206,26 +206,16 @@ def score(model: Any, tokenizer: Any, held_out: list, id2label: dict, t: Any) ->
 def run_ours(cfg, tokenizer, source, train_windows, held_out, id2label) -> dict[str, Any]:
     import torch
 
-    from resume_ner.modeling import build_model, count_parameters, pick_dtype
-    from resume_ner.train.loop import LoopSettings, Trainer
-    from resume_ner.train.memory import plan_batch
-    from resume_ner.train.run import _seed_everything
+    from resume_ner.modeling import build_model, pick_dtype
+    from resume_ner.train.loop import Trainer
+    from resume_ner.train.run import loop_settings, memory_plan, seed_everything
 
     t = cfg.training
     device = torch.device("cpu")
     dtype = pick_dtype(t.precision, device)
-    _seed_everything(cfg.seed, t.deterministic)
+    seed_everything(cfg.seed, t.deterministic)
     model = build_model(source, id2label, cfg.model, revision=cfg.model.revision)
-    plan = plan_batch(
-        model.config,
-        count_parameters(model),
-        batch_size=t.batch_size,
-        accumulation=t.gradient_accumulation_steps,
-        seq_len=t.max_length,
-        device=device.type,
-        fraction=t.memory_fraction,
-        budget_gb=t.memory_budget_gb,
-    )
+    plan = memory_plan(t, model, device)
     log.info(
         "no validation set: the loop's per-epoch val numbers are empty; the final weights "
         "are scored on the held-out documents"
@@ -239,24 +229,7 @@ def run_ours(cfg, tokenizer, source, train_windows, held_out, id2label) -> dict[
             val_documents=[],
             val_windows=[],
             id2label=id2label,
-            settings=LoopSettings(
-                epochs=t.epochs,
-                learning_rate=t.learning_rate,
-                head_learning_rate=t.head_learning_rate or t.learning_rate,
-                weight_decay=t.weight_decay,
-                warmup_ratio=t.warmup_ratio,
-                max_grad_norm=t.max_grad_norm,
-                max_length=t.max_length,
-                stride=t.stride,
-                eval_batch_size=t.eval_batch_size,
-                patience=None,
-                seed=cfg.seed,
-                group_by_length=t.group_by_length,
-                resume="never",
-                objective="macro-f1",
-                maximize=True,
-                log_every_steps=t.log_every_steps,
-            ),
+            settings=loop_settings(cfg, patience=None, resume="never"),
             plan=plan,
             device=device,
             dtype=dtype,
@@ -281,7 +254,7 @@ def run_ours(cfg, tokenizer, source, train_windows, held_out, id2label) -> dict[
             "batches": ("length-grouped" if t.group_by_length else "shuffled")
             + f", dynamic padding, micro-batch {plan.micro_batch} x {plan.accumulation}",
             "precision": str(dtype).replace("torch.", "") if dtype else "fp32",
-            "optimizer": "torch.optim.AdamW (no decay on bias/norm)",
+            "optimizer": "torch.optim.AdamW, fused (no decay on bias/norm)",
         },
     }
 
@@ -404,7 +377,8 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, Any]:
 
     from resume_ner.model_source import check_available, resolve_pretrained
     from resume_ner.tokenizer import load_tokenizer
-    from resume_ner.windows import bio_labels, build_windows
+    from resume_ner.train.run import label_maps
+    from resume_ner.windows import build_windows
 
     cfg = compose_config(args)
     t = cfg.training
@@ -416,9 +390,7 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, Any]:
     check_available(source)
     tokenizer = load_tokenizer(source, revision=cfg.model.revision)
     # As run.py: the labels of every document the run sees.
-    labels = bio_labels(sorted({s.label for d in train + held_out for s in d.spans}))
-    id2label = dict(enumerate(labels))
-    label2id = {v: k for k, v in id2label.items()}
+    id2label, label2id = label_maps(train + held_out)
     _, train_windows = build_windows(
         tokenizer, train, t.max_length, t.stride, label2id, t.label_all_tokens
     )
@@ -572,6 +544,11 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
         return 0
 
+    try:  # a misspelt override fails here, once, before any training starts
+        compose_config(args)
+    except Exception as error:
+        print(f"error: the config does not compose: {error}", file=sys.stderr)
+        return 2
     command = shlex.join([sys.executable, sys.argv[0], *argv])
     print(f"command: {command}", flush=True)
     results: dict[str, dict[str, Any]] = {}

@@ -137,7 +137,9 @@ class Trainer:
         self._lengths = lengths
         self.steps_per_epoch = math.ceil(len(train_windows) / plan.effective_batch)
         total = self.steps_per_epoch * settings.epochs
-        self.optimizer = torch.optim.AdamW(_param_groups(model, settings))
+        # The fused kernel is several times faster than the per-tensor loop on CPU and CUDA.
+        fused = device.type in ("cpu", "cuda")
+        self.optimizer = torch.optim.AdamW(_param_groups(model, settings), fused=fused)
         self.scheduler = _linear_schedule(self.optimizer, int(settings.warmup_ratio * total), total)
 
     # -- evaluation -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -26,6 +27,7 @@ from resume_ner.checkpoints import (
 from resume_ner.cli import UsageError, reporting_user_errors
 from resume_ner.modeling import build_model, count_parameters, pick_device, pick_dtype
 from resume_ner.train.loop import FitResult, LoopSettings, Trainer
+from resume_ner.train.memory import MemoryPlan, plan_batch
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ _NOT_FINGERPRINTED = {
 }
 
 
-def _seed_everything(seed: int, deterministic: bool) -> None:
+def seed_everything(seed: int, deterministic: bool) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -79,6 +81,52 @@ def _fingerprint(cfg: DictConfig, data_fingerprint: str) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def label_maps(documents: list) -> tuple[dict[int, str], dict[str, int]]:
+    """BIO label ids for the entity labels present in `documents`."""
+    from resume_ner.windows import bio_labels
+
+    labels = bio_labels(sorted({s.label for d in documents for s in d.spans}))
+    return dict(enumerate(labels)), {label: i for i, label in enumerate(labels)}
+
+
+def memory_plan(t: DictConfig, model: torch.nn.Module, device: torch.device) -> MemoryPlan:
+    """The memory guard's micro-batch and accumulation for this model on this device."""
+    return plan_batch(
+        model.config,
+        count_parameters(model),
+        batch_size=t.batch_size,
+        accumulation=t.gradient_accumulation_steps,
+        seq_len=t.max_length,
+        device=device.type,
+        fraction=t.memory_fraction,
+        budget_gb=t.memory_budget_gb,
+    )
+
+
+def loop_settings(cfg: DictConfig, **changes: Any) -> LoopSettings:
+    """The loop's settings from the composed config (`changes` replace single fields)."""
+    t = cfg.training
+    settings = LoopSettings(
+        epochs=t.epochs,
+        learning_rate=t.learning_rate,
+        head_learning_rate=t.head_learning_rate or t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_ratio=t.warmup_ratio,
+        max_grad_norm=t.max_grad_norm,
+        max_length=t.max_length,
+        stride=t.stride,
+        eval_batch_size=t.eval_batch_size,
+        patience=t.early_stopping_patience,
+        seed=cfg.seed,
+        group_by_length=t.group_by_length,
+        resume=t.resume,
+        objective=cfg.hpo.objective.metric,
+        maximize=cfg.hpo.objective.goal == "maximize",
+        log_every_steps=t.log_every_steps,
+    )
+    return dataclasses.replace(settings, **changes)
+
+
 @reporting_user_errors
 def run_training(cfg: DictConfig) -> float | None:
     """Train once and return the objective (the best validation value of hpo.objective)."""
@@ -100,10 +148,9 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     from resume_ner.data.load import load_splits
     from resume_ner.model_source import check_available, resolve_pretrained
     from resume_ner.tokenizer import load_tokenizer
-    from resume_ner.train.memory import plan_batch
     from resume_ner.train.run_metadata import data_fingerprint, flatten_config, git_commit
     from resume_ner.train.tracking import Tracker
-    from resume_ner.windows import bio_labels, build_windows
+    from resume_ner.windows import build_windows
 
     t = cfg.training
     (out_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -112,7 +159,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     check_available(source)
     if t.num_threads:
         torch.set_num_threads(int(t.num_threads))
-    _seed_everything(cfg.seed, t.deterministic)
+    seed_everything(cfg.seed, t.deterministic)
 
     splits = load_splits(cfg.data)
     if not splits.train:
@@ -125,10 +172,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     write_json(report_path, splits.report.to_json())
 
     tokenizer = load_tokenizer(source, revision=cfg.model.revision)
-    entity_labels = sorted({s.label for d in splits.train + splits.val for s in d.spans})
-    labels = bio_labels(entity_labels)
-    id2label = dict(enumerate(labels))
-    label2id = {v: k for k, v in id2label.items()}
+    id2label, label2id = label_maps(splits.train + splits.val)
     _, train_windows = build_windows(
         tokenizer, splits.train, t.max_length, t.stride, label2id, t.label_all_tokens
     )
@@ -140,22 +184,13 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
         len(splits.train),
         len(train_windows),
         len(splits.val),
-        len(entity_labels),
+        (len(id2label) - 1) // 2,
     )
 
     device = pick_device(t.device)
     dtype = pick_dtype(t.precision, device)
     model = build_model(source, id2label, cfg.model, revision=cfg.model.revision)
-    plan = plan_batch(
-        model.config,
-        count_parameters(model),
-        batch_size=t.batch_size,
-        accumulation=t.gradient_accumulation_steps,
-        seq_len=t.max_length,
-        device=device.type,
-        fraction=t.memory_fraction,
-        budget_gb=t.memory_budget_gb,
-    )
+    plan = memory_plan(t, model, device)
 
     tokenizer.save_pretrained(str(out_dir))
     write_json(
@@ -169,7 +204,6 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     )
     data_fp = data_fingerprint(splits.train + splits.val)
     fingerprint = _fingerprint(cfg, data_fp)
-    objective = cfg.hpo.objective
 
     with Tracker(cfg.tracking, base_dir=Path.cwd()) as tracker:
         tracker.log_params(flatten_config(cfg))
@@ -197,24 +231,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
             val_documents=splits.val,
             val_windows=val_windows,
             id2label=id2label,
-            settings=LoopSettings(
-                epochs=t.epochs,
-                learning_rate=t.learning_rate,
-                head_learning_rate=t.head_learning_rate or t.learning_rate,
-                weight_decay=t.weight_decay,
-                warmup_ratio=t.warmup_ratio,
-                max_grad_norm=t.max_grad_norm,
-                max_length=t.max_length,
-                stride=t.stride,
-                eval_batch_size=t.eval_batch_size,
-                patience=t.early_stopping_patience,
-                seed=cfg.seed,
-                group_by_length=t.group_by_length,
-                resume=t.resume,
-                objective=objective.metric,
-                maximize=objective.goal == "maximize",
-                log_every_steps=t.log_every_steps,
-            ),
+            settings=loop_settings(cfg),
             plan=plan,
             device=device,
             dtype=dtype,
@@ -234,7 +251,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
         tracker.log_artifact(str(out_dir / "metrics.json"))
         tracker.log_artifact(str(out_dir / RESOLVED_CONFIG))
         _log_checkpoint(tracker, cfg.tracking.log_checkpoint, out_dir)
-        _report(result, objective.metric, out_dir, tracker, plan)
+        _report(result, cfg.hpo.objective.metric, out_dir, tracker, plan)
     return result.best_objective
 
 

@@ -1,0 +1,353 @@
+"""Helpers of the end-to-end training tests: tiny runs, in a subprocess or in-process.
+
+Every run here uses the 2-layer, 32-wide random BERT of `tiny_bert_dir` (tests/conftest.py),
+a few synthetic documents, 64-token windows and one torch thread: the machine is small and
+shared, and a single thread is many times faster there than two contending ones.
+
+- `run_train_cli(run_dir, *overrides)`: ``python -m resume_ner.train`` in a subprocess with
+  hydra.run.dir=<run_dir>, a private SQLite MLflow store and the tiny settings;
+- `train_inprocess(cwd, *overrides)`: the same config through Hydra's compose API, then
+  `resume_ner.train.run.run_training` with HydraConfig not initialised (the run dir is cwd);
+- `run_module(module, *args)` / `run_parallel(commands)`: other entry points, concurrently;
+- `cli_run` (session): one CLI training run shared by the checkpoint and predict tests.
+
+Nothing is reached beyond this machine: the hub is offline and MLflow is a SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Environment variables a developer's shell (or an Azure ML job) may set that would send a
+# run somewhere else than the test's own store and folders.
+_LEAKY_ENV = (
+    "MLFLOW_RUN_ID",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "AZURE_ML_OUTPUT_checkpoint",
+    "RESUME_NER_DATATURKS",
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+)
+
+# The CLI run shared by test_train_run.py and test_predict_evaluate.py.
+CLI_EPOCHS = 2
+CLI_LEARNING_RATE = 0.01
+
+
+def merge_overrides(base: Iterable[str], extra: Iterable[str]) -> list[str]:
+    """Hydra overrides, later keys replacing earlier ones; "key=<drop>" removes the key."""
+    merged: dict[str, str] = {}
+    for item in [*base, *extra]:
+        key = item.split("=", 1)[0]
+        merged.pop(key, None)
+        if not item.endswith("=<drop>"):
+            merged[key] = item
+    return list(merged.values())
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a child command: offline, no telemetry, one thread, no leaks."""
+    env = {k: v for k, v in os.environ.items() if k not in _LEAKY_ENV}
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="1",
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
+    env.update(extra)
+    return env
+
+
+def assert_user_error(result: Any, *phrases: str) -> None:
+    """Exit status 2, one "error:" message naming each phrase, and no traceback."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, f"exit {result.returncode}\n{output[-4000:]}"
+    assert "Traceback" not in output, output[-4000:]
+    assert "error:" in result.stderr, result.stderr[-4000:]
+    for phrase in phrases:
+        assert phrase in result.stderr, f"{phrase!r} not in stderr:\n{result.stderr[-4000:]}"
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+@pytest.fixture(autouse=True)
+def _isolated_run_environment(monkeypatch):
+    """No stray MLflow/Azure settings, one torch thread, no run or Hydra state left over."""
+    for name in _LEAKY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    import torch
+
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    GlobalHydra.instance().clear()
+    HydraConfig.instance().cfg = None
+
+
+# --------------------------------------------------------------------------- MLflow stores
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory) -> Path:
+    """An empty, migrated MLflow SQLite store (creating one takes seconds: do it once)."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def make_store(mlflow_template) -> Callable[[Path], str]:
+    """make_store(folder) -> the sqlite:/// URI of a fresh store at <folder>/mlflow.db."""
+
+    def make(folder: Path) -> str:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / "mlflow.db"
+        shutil.copyfile(mlflow_template, target)
+        return f"sqlite:///{target}"
+
+    return make
+
+
+def all_runs(uri: str) -> list:
+    """Every run in every experiment (deleted ones included) of the store at `uri`."""
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    client = MlflowClient(uri)
+    experiments = client.search_experiments(view_type=ViewType.ALL)
+    return client.search_runs(
+        [e.experiment_id for e in experiments], run_view_type=ViewType.ALL, max_results=1000
+    )
+
+
+@pytest.fixture
+def list_runs() -> Callable[[str], list]:
+    return all_runs
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides(tiny_bert_dir) -> list[str]:
+    """The settings of a seconds-long run of the tiny model on the synthetic sample."""
+    return [
+        f"model.pretrained={tiny_bert_dir}",
+        "data.sample.num_docs=16",
+        "data.sample.long_fraction=0",
+        "data.split.val_fraction=0.2",
+        f"training.epochs={CLI_EPOCHS}",
+        "training.max_length=64",
+        "training.stride=16",
+        "training.batch_size=8",
+        "training.eval_batch_size=16",
+        f"training.learning_rate={CLI_LEARNING_RATE}",
+        "training.head_learning_rate=0.03",
+        "training.warmup_ratio=0.0",
+        "training.num_threads=1",
+    ]
+
+
+# --------------------------------------------------------------------------- subprocesses
+
+
+def train_command(run_dir: Path, overrides: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", "resume_ner.train", f"hydra.run.dir={run_dir}", *overrides]
+
+
+@pytest.fixture(scope="session")
+def run_train_cli(tiny_overrides) -> Callable[..., subprocess.CompletedProcess]:
+    """run_train_cli(run_dir, *overrides, store=URI|None, env=None, base=True, timeout=300).
+
+    Runs from run_dir's parent; `store` (default: none given) adds tracking.uri.
+    """
+
+    def run(
+        run_dir: Path,
+        *overrides: str,
+        store: str | None = None,
+        env: dict[str, str] | None = None,
+        base: bool = True,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        extra = [*overrides, *([f"tracking.uri={store}"] if store else [])]
+        args = merge_overrides(tiny_overrides if base else [], extra)
+        return subprocess.run(
+            train_command(run_dir, args),
+            cwd=run_dir.parent,
+            env=subprocess_env(**(env or {})),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
+
+
+def module_command(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def run_parallel(
+    commands: Sequence[Sequence[str]], cwd: Path, timeout: float = 300
+) -> list[subprocess.CompletedProcess]:
+    """Run independent commands at once (their start-up is mostly imports) and collect them."""
+    logs = cwd / ".parallel-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    running = []
+    for index, command in enumerate(commands):
+        out = (logs / f"{index}.out").open("w")
+        err = (logs / f"{index}.err").open("w")
+        process = subprocess.Popen(
+            list(command), cwd=cwd, env=subprocess_env(), stdout=out, stderr=err, text=True
+        )
+        running.append((command, process, out, err))
+    results = []
+    for index, (command, process, out, err) in enumerate(running):
+        try:
+            process.wait(timeout=timeout)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            out.close()
+            err.close()
+        results.append(
+            subprocess.CompletedProcess(
+                list(command),
+                process.returncode,
+                (logs / f"{index}.out").read_text(),
+                (logs / f"{index}.err").read_text(),
+            )
+        )
+    return results
+
+
+@pytest.fixture(scope="session")
+def run_commands() -> Callable[..., list[subprocess.CompletedProcess]]:
+    return run_parallel
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+def compose_train(overrides: Sequence[str]):
+    from hydra import compose, initialize_config_dir
+
+    from resume_ner.config.registry import register_configs
+    from resume_ner.paths import config_dir
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+@pytest.fixture(scope="session")
+def compose_config(tiny_overrides) -> Callable[..., Any]:
+    """compose_config(*overrides, base=True): the train config the tiny runs use."""
+
+    def compose(*overrides: str, base: bool = True) -> Any:
+        return compose_train(merge_overrides(tiny_overrides if base else [], overrides))
+
+    return compose
+
+
+@pytest.fixture
+def train_inprocess(monkeypatch, tiny_overrides) -> Callable[..., Any]:
+    """train_inprocess(cwd, *overrides, store=URI|None, base=True, task=run_training).
+
+    Composes the train config and calls the task in this process from `cwd` (the run dir
+    when Hydra is not running). Returns the task's return value.
+    """
+
+    def run(
+        cwd: Path,
+        *overrides: str,
+        store: str | None = None,
+        base: bool = True,
+        task: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        from hydra.core.hydra_config import HydraConfig
+
+        from resume_ner.train.run import run_training
+
+        cwd.mkdir(parents=True, exist_ok=True)
+        monkeypatch.chdir(cwd)
+        extra = [*overrides, *([f"tracking.uri={store}"] if store else [])]
+        cfg = compose_train(merge_overrides(tiny_overrides if base else [], extra))
+        assert not HydraConfig.initialized()
+        return (task or run_training)(cfg)
+
+    return run
+
+
+# --------------------------------------------------------------------------- shared run
+
+
+@pytest.fixture(scope="session")
+def cli_run(tmp_path_factory, run_train_cli, mlflow_template, tiny_bert_dir) -> SimpleNamespace:
+    """One `python -m resume_ner.train` run of the tiny model (2 epochs), with its store."""
+    root = tmp_path_factory.mktemp("cli-run")
+    db = root / "mlflow.db"
+    shutil.copyfile(mlflow_template, db)
+    run_dir = root / "run"
+    result = run_train_cli(run_dir, store=f"sqlite:///{db}")
+    return SimpleNamespace(
+        root=root,
+        run_dir=run_dir,
+        checkpoint=run_dir / "checkpoint",
+        db_uri=f"sqlite:///{db}",
+        result=result,
+        epochs=CLI_EPOCHS,
+        learning_rate=CLI_LEARNING_RATE,
+        pretrained=tiny_bert_dir,
+    )
+
+
+@pytest.fixture
+def trained_checkpoint(cli_run) -> Path:
+    """The checkpoint folder of the shared CLI run (fails the test if that run failed)."""
+    result = cli_run.result
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return cli_run.checkpoint
