@@ -8,7 +8,8 @@ shared, and a single thread is many times faster there than two contending ones.
   hydra.run.dir=<run_dir>, a private SQLite MLflow store and the tiny settings;
 - `train_inprocess(cwd, *overrides)`: the same config through Hydra's compose API, then
   `resume_ner.train.run.run_training` with HydraConfig not initialised (the run dir is cwd);
-- `run_module(module, *args)` / `run_parallel(commands)`: other entry points, concurrently;
+- `start_train_cli(run_dir, *overrides)`: the same command, started without waiting;
+- `run_commands(commands, cwd)`: other entry points (predict, evaluate), side by side;
 - `cli_run` (session): one CLI training run shared by the checkpoint and predict tests.
 
 Nothing is reached beyond this machine: the hub is offline and MLflow is a SQLite file.
@@ -92,6 +93,12 @@ def assert_user_error(result: Any, *phrases: str) -> None:
     assert "error:" in result.stderr, result.stderr[-4000:]
     for phrase in phrases:
         assert phrase in result.stderr, f"{phrase!r} not in stderr:\n{result.stderr[-4000:]}"
+
+
+@pytest.fixture(scope="session")
+def expect_user_error() -> Callable[..., None]:
+    """expect_user_error(result, *phrases): see `assert_user_error`."""
+    return assert_user_error
 
 
 # --------------------------------------------------------------------------- isolation
@@ -225,8 +232,30 @@ def run_train_cli(tiny_overrides) -> Callable[..., subprocess.CompletedProcess]:
     return run
 
 
-def module_command(module: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", module, *args]
+@pytest.fixture(scope="session")
+def start_train_cli(tiny_overrides) -> Callable[..., subprocess.Popen]:
+    """start_train_cli(run_dir, *overrides, store=URI) -> Popen, without waiting.
+
+    stdout and stderr go to <run_dir>.out / <run_dir>.err (no pipe can fill and block).
+    """
+
+    def start(run_dir: Path, *overrides: str, store: str | None = None) -> subprocess.Popen:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        extra = [*overrides, *([f"tracking.uri={store}"] if store else [])]
+        args = merge_overrides(tiny_overrides, extra)
+        with (
+            run_dir.with_name(run_dir.name + ".out").open("w") as out,
+            run_dir.with_name(run_dir.name + ".err").open("w") as err,
+        ):
+            return subprocess.Popen(
+                train_command(run_dir, args),
+                cwd=run_dir.parent,
+                env=subprocess_env(),
+                stdout=out,
+                stderr=err,
+            )
+
+    return start
 
 
 def run_parallel(

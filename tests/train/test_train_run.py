@@ -32,6 +32,10 @@ def _looks_pickled(path: Path) -> bool:
     return (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or head[:2] == b"PK"
 
 
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
 # --------------------------------------------------------------------------- the CLI run
 
 
@@ -48,6 +52,7 @@ def test_checkpoint_holds_model_tokenizer_metrics_config_manifest_and_state(
     cli_run, trained_checkpoint
 ):
     ckpt = trained_checkpoint
+    present = sorted(p.name for p in ckpt.iterdir())
     for name in (
         "model.safetensors",
         "config.json",
@@ -58,7 +63,7 @@ def test_checkpoint_holds_model_tokenizer_metrics_config_manifest_and_state(
         "resolved_config.yaml",
         "manifest.json",
     ):
-        assert (ckpt / name).is_file(), f"{name} missing from {sorted(os.name for os in ckpt.iterdir())}"
+        assert (ckpt / name).is_file(), f"{name} missing from {present}"
     state_dir = ckpt / "training_state"
     for name in ("state.json", "model.safetensors", "optimizer.safetensors", "rng.safetensors"):
         assert (state_dir / name).is_file(), name
@@ -75,7 +80,7 @@ def test_checkpoint_holds_model_tokenizer_metrics_config_manifest_and_state(
     assert manifest["epochs_completed"] == cli_run.epochs
     assert manifest["best_epoch"] == metrics["best_epoch"]
     assert manifest["mlflow_run_id"] == _printed(cli_run.result.stdout, "MLflow run:")
-    assert manifest["run_dir"] == str(cli_run.run_dir)
+    assert Path(manifest["run_dir"]).resolve() == cli_run.run_dir.resolve()
 
     state = json.loads((state_dir / "state.json").read_text())
     assert state["progress"]["epochs_completed"] == cli_run.epochs
@@ -102,20 +107,234 @@ def test_checkpoint_holds_model_tokenizer_metrics_config_manifest_and_state(
 
 def test_checkpoint_holds_no_pickles(trained_checkpoint):
     files = [p for p in trained_checkpoint.rglob("*") if p.is_file()]
-    assert files
+    assert any(p.suffix == ".safetensors" for p in files)
     offenders = [p for p in files if p.suffix.lower() in PICKLE_SUFFIXES]
     offenders += [p for p in files if p.suffix != ".safetensors" and _looks_pickled(p)]
     assert not offenders, offenders
 
 
-def test_cli_run_logs_one_finished_mlflow_run(cli_run, trained_checkpoint, list_runs, tmp_path):
+def test_cli_run_logs_one_finished_mlflow_run(
+    cli_run, trained_checkpoint, list_runs, compose_config, tmp_path
+):
     from mlflow import MlflowClient
 
     from resume_ner.data.load import load_splits
     from resume_ner.train.run_metadata import data_fingerprint
 
-    from .conftest import compose_train  # noqa: F401  (kept for readers: same config path)
+    runs = list_runs(cli_run.db_uri)
+    assert len(runs) == 1, [r.info.run_id for r in runs]
+    run = runs[0]
+    run_id = run.info.run_id
+    assert run_id == _printed(cli_run.result.stdout, "MLflow run:")
+    assert run.info.status == "FINISHED"
+
+    client = MlflowClient(cli_run.db_uri)
+    assert client.get_experiment(run.info.experiment_id).name == "resume-ner"
+    params = run.data.params
+    assert float(params["training.learning_rate"]) == cli_run.learning_rate
+    assert params["training.epochs"] == str(cli_run.epochs)
+    assert params["model.pretrained"] == str(cli_run.pretrained)
+
+    history = json.loads((trained_checkpoint / "metrics.json").read_text())["history"]
+    for key in ("val_f1", "val_loss", "val_macro-f1"):
+        logged = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
+        assert [m.step for m in logged] == list(range(1, cli_run.epochs + 1)), key
+        assert [m.value for m in logged] == pytest.approx([h[key] for h in history]), key
+
+    tags = run.data.tags
+    overrides = tags["hydra_overrides"].split()
+    assert f"training.epochs={cli_run.epochs}" in overrides
+    assert f"model.pretrained={cli_run.pretrained}" in overrides
+    assert tags["memory_plan"] == "micro_batch=8 accumulation=1"
+    assert Path(tags["checkpoint_dir"]) == trained_checkpoint.resolve()
+    package_dir = Path(__import__("resume_ner").__file__).parent
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=package_dir, capture_output=True, text=True
+    )
+    if head.returncode == 0:
+        assert tags["git_commit"] == head.stdout.strip()
+    else:
+        assert "git_commit" not in tags
+    splits = load_splits(compose_config().data)
+    assert tags["data_fingerprint"] == data_fingerprint(splits.train + splits.val)
+
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"metrics.json", "resolved_config.yaml", "validation.json"} <= artifacts, artifacts
+    local = client.download_artifacts(run_id, "metrics.json", str(tmp_path))
+    assert json.loads(Path(local).read_text()) == json.loads(
+        (trained_checkpoint / "metrics.json").read_text()
+    )
+    validation = json.loads((cli_run.run_dir / "validation.json").read_text())
+    local = client.download_artifacts(run_id, "validation.json", str(tmp_path))
+    assert json.loads(Path(local).read_text()) == validation
 
 
-def _unused():  # pragma: no cover - placeholder replaced below
-    pass
+# --------------------------------------------------------------------------- in-process
+
+
+@pytest.mark.parametrize(
+    ("metric", "goal", "pick"), [("macro-f1", "maximize", max), ("loss", "minimize", min)]
+)
+def test_task_function_returns_best_objective(
+    train_inprocess, make_store, tmp_path, metric, goal, pick
+):
+    from resume_ner.train.app import train_task
+
+    value = train_inprocess(
+        tmp_path / "run",
+        f"hpo.objective.metric={metric}",
+        f"hpo.objective.goal={goal}",
+        store=make_store(tmp_path),
+        task=train_task,
+    )
+    metrics = json.loads((tmp_path / "run" / "checkpoint" / "metrics.json").read_text())
+    values = [h[f"val_{metric}"] for h in metrics["history"]]
+    assert len(values) == 2
+    assert isinstance(value, float)
+    assert value == pick(values)
+    assert value == metrics["best"][f"val_{metric}"]
+    manifest = json.loads((tmp_path / "run" / "checkpoint" / "manifest.json").read_text())
+    assert manifest["best_objective"] == value
+    assert manifest["best_epoch"] == values.index(value) + 1 == metrics["best_epoch"]
+
+
+def test_output_dir_redirects_the_checkpoint(train_inprocess, make_store, tmp_path, capsys):
+    target = tmp_path / "elsewhere" / "ckpt"
+    train_inprocess(
+        tmp_path / "run",
+        "training.epochs=1",
+        f"training.output_dir={target}",
+        store=make_store(tmp_path),
+    )
+    assert (target / "model.safetensors").is_file()
+    assert json.loads((target / "manifest.json").read_text())["status"] == "completed"
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    assert Path(_printed(capsys.readouterr().out, "Checkpoint:")) == target.resolve()
+
+
+def test_azure_output_env_wins_over_output_dir(
+    train_inprocess, make_store, list_runs, tmp_path, monkeypatch, capsys
+):
+    azure = tmp_path / "azure-outputs" / "checkpoint"
+    ignored = tmp_path / "ignored"
+    monkeypatch.setenv(AZURE_OUTPUT_ENV, str(azure))
+    store = make_store(tmp_path)
+    train_inprocess(
+        tmp_path / "run", "training.epochs=1", f"training.output_dir={ignored}", store=store
+    )
+    assert (azure / "model.safetensors").is_file()
+    assert (azure / "training_state" / "state.json").is_file()
+    assert not ignored.exists()
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    assert Path(_printed(capsys.readouterr().out, "Checkpoint:")) == azure.resolve()
+    (run,) = list_runs(store)
+    assert Path(run.data.tags["checkpoint_dir"]) == azure.resolve()
+
+
+def test_manifest_is_written_when_the_run_starts(
+    train_inprocess, make_store, tmp_path, monkeypatch
+):
+    import resume_ner.data.load
+
+    out = tmp_path / "out"
+    seen: dict = {}
+
+    def failing_load_splits(data_cfg):
+        seen.update(json.loads((out / "manifest.json").read_text()))
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(resume_ner.data.load, "load_splits", failing_load_splits)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        train_inprocess(tmp_path / "run", f"training.output_dir={out}", store=make_store(tmp_path))
+    # The manifest was there, saying "starting", before anything could fail ...
+    assert seen["status"] == "starting"
+    assert Path(seen["run_dir"]) == (tmp_path / "run").resolve()
+    # ... and it is still there afterwards: an interrupted output is never empty.
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] in ("starting", "failed")
+    assert manifest["status"] != "completed"
+    assert (out / "resolved_config.yaml").is_file()
+    assert not (out / "model.safetensors").exists()
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def test_offline_deberta_fails_before_training_with_one_clear_message(
+    run_train_cli, expect_user_error, tmp_path
+):
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache("microsoft/deberta-v3-base", "config.json"), str):
+        pytest.skip("microsoft/deberta-v3-base is in the local Hugging Face cache")
+    run_dir = tmp_path / "run"
+    result = run_train_cli(
+        run_dir,
+        "+experiment=deberta",
+        "model.pretrained=<drop>",
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        timeout=180,
+    )
+    expect_user_error(result, "model.pretrained=microsoft/deberta-v3-base", "HF_HUB_OFFLINE")
+    # How to point it at a local copy.
+    assert "model.pretrained=models/deberta-v3-base" in result.stderr
+    assert len(_error_lines(result.stderr)) == 1, result.stderr
+    # Before training, even before the data were read.
+    assert "epoch" not in result.stdout
+    assert not (run_dir / "validation.json").exists()
+    assert not (run_dir / "checkpoint" / "training_state").exists()
+
+
+def test_offline_distilbert_fails_before_data_are_read(
+    train_inprocess, make_store, tmp_path, monkeypatch, capsys
+):
+    import resume_ner.data.load
+
+    def must_not_run(data_cfg):
+        raise AssertionError("the data were loaded although the model cannot be had")
+
+    monkeypatch.setattr(resume_ner.data.load, "load_splits", must_not_run)
+    with pytest.raises(SystemExit) as exit_info:
+        train_inprocess(
+            tmp_path / "run",
+            "model=distilbert",
+            "model.pretrained=<drop>",
+            store=make_store(tmp_path),
+        )
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(_error_lines(err)) == 1, err
+    assert "model.pretrained=distilbert-base-cased" in err
+    assert "HF_HUB_OFFLINE" in err
+    assert "model.pretrained=models/distilbert-base-cased" in err
+
+
+def test_unreachable_tracking_server_fails_before_training(train_inprocess, tmp_path, capsys):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        train_inprocess(run_dir, f"tracking.uri={uri}", "tracking.connect_timeout=2")
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert len(_error_lines(captured.err)) == 1, captured.err
+    assert uri in captured.err
+    assert "did not answer" in captured.err
+    assert "Training finished" not in captured.out
+    assert not (run_dir / "checkpoint" / "training_state").exists()
+    assert not (run_dir / "checkpoint" / "model.safetensors").exists()
+
+
+def test_unknown_tracking_scheme_fails_before_training(train_inprocess, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        train_inprocess(run_dir, "tracking.uri=foo://x")
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert "foo://x" in captured.err
+    assert "unknown scheme" in captured.err
+    assert "Training finished" not in captured.out
+    assert not (run_dir / "checkpoint" / "training_state").exists()
+    assert not (run_dir / "checkpoint" / "metrics.json").exists()
