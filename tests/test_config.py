@@ -168,7 +168,17 @@ def test_conf_found_from_a_wheel_in_another_cwd(tmp_path):
         shutil.copytree(REPO / name, source / name, ignore=ignore)
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(wheel_dir),
+            str(source),
+        ],
         check=True,
         timeout=300,
     )
