@@ -16,6 +16,34 @@ os.environ["DO_NOT_TRACK"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Variables a developer's shell (or an Azure ML job) may set that would send a run, a
+# checkpoint or a request somewhere else than the test's own store, folders and loopback.
+LEAKY_ENV = (
+    "MLFLOW_RUN_ID",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "AZURE_ML_OUTPUT_checkpoint",
+    "RESUME_NER_DATATURKS",
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaky_env(monkeypatch):
+    for name in LEAKY_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
 SHARED_DATATURKS = REPO.parent / "shared" / "data" / "dataturks" / "train.jsonl"
 
 

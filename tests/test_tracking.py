@@ -28,21 +28,6 @@ mlflow = pytest.importorskip("mlflow")
 from mlflow import MlflowClient  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-ENV_VARS = (
-    "MLFLOW_RUN_ID",
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_EXPERIMENT_NAME",
-    "MLFLOW_EXPERIMENT_ID",
-    "MLFLOW_TRACKING_TOKEN",
-    "MLFLOW_TRACKING_USERNAME",
-    "MLFLOW_TRACKING_PASSWORD",
-    "http_proxy",
-    "https_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-)
 
 
 def _end_all_runs() -> None:
@@ -51,9 +36,7 @@ def _end_all_runs() -> None:
 
 
 @pytest.fixture(autouse=True)
-def clean_mlflow(monkeypatch):
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+def clean_mlflow():
     _end_all_runs()
     yield
     _end_all_runs()

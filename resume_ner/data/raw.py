@@ -102,3 +102,18 @@ def json_lines(
                 )
                 continue
             yield location, value
+
+
+def read_json_lines(
+    path: Path,
+    parse: Callable[[dict[str, Any], str], RawRecord],
+    on_invalid: InvalidHandler | None,
+) -> list[RawRecord]:
+    """Every record of a JSONL file, each object turned into a RawRecord by `parse`."""
+    records = []
+    for location, value in json_lines(path, on_invalid):
+        try:
+            records.append(parse(value, location))
+        except RecordError as err:
+            reject(err, on_invalid)
+    return records

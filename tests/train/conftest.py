@@ -30,25 +30,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Environment variables a developer's shell (or an Azure ML job) may set that would send a
-# run somewhere else than the test's own store and folders.
-_LEAKY_ENV = (
-    "MLFLOW_RUN_ID",
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_EXPERIMENT_NAME",
-    "MLFLOW_EXPERIMENT_ID",
-    "MLFLOW_TRACKING_TOKEN",
-    "MLFLOW_TRACKING_USERNAME",
-    "MLFLOW_TRACKING_PASSWORD",
-    "AZURE_ML_OUTPUT_checkpoint",
-    "RESUME_NER_DATATURKS",
-    "http_proxy",
-    "https_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-)
 
 # The CLI run shared by test_train_run.py and test_predict_evaluate.py.
 CLI_EPOCHS = 2
@@ -68,7 +49,7 @@ def merge_overrides(base: Iterable[str], extra: Iterable[str]) -> list[str]:
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     """The environment of a child command: offline, no telemetry, one thread, no leaks."""
-    env = {k: v for k, v in os.environ.items() if k not in _LEAKY_ENV}
+    env = dict(os.environ)  # already cleared of leaky variables by tests/conftest.py
     env.update(
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
@@ -106,9 +87,7 @@ def expect_user_error() -> Callable[..., None]:
 
 @pytest.fixture(autouse=True)
 def _isolated_run_environment(monkeypatch):
-    """No stray MLflow/Azure settings, one torch thread, no run or Hydra state left over."""
-    for name in _LEAKY_ENV:
-        monkeypatch.delenv(name, raising=False)
+    """One torch thread, no run or Hydra state left over (tests/conftest.py clears the env)."""
     import torch
 
     threads = torch.get_num_threads()

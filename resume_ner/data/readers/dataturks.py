@@ -14,8 +14,7 @@ from resume_ner.data.raw import (
     RawRecord,
     RawSpan,
     RecordError,
-    json_lines,
-    reject,
+    read_json_lines,
     require_int,
 )
 
@@ -67,10 +66,4 @@ def parse_record(value: dict[str, Any], location: str) -> RawRecord:
 
 def read(path: Path, on_invalid: InvalidHandler | None = None) -> list[RawRecord]:
     """Every record of a DataTurks JSONL file."""
-    records = []
-    for location, value in json_lines(path, on_invalid):
-        try:
-            records.append(parse_record(value, location))
-        except RecordError as err:
-            reject(err, on_invalid)
-    return records
+    return read_json_lines(path, parse_record, on_invalid)
