@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from pathlib import Path
 
@@ -72,7 +73,9 @@ def test_folder_without_vocabulary_is_refused(tmp_path):
 
 
 def test_failed_sentencepiece_conversion_is_a_clear_error(tmp_path, monkeypatch):
-    import transformers.convert_slow_tokenizer as convert
+    # The module, not the function of the same name that `transformers` also exports
+    # (which one `import transformers.convert_slow_tokenizer as x` binds depends on order).
+    convert = importlib.import_module("transformers.convert_slow_tokenizer")
 
     def missing(self, *args, **kwargs):
         raise ImportError("protobuf is not installed (simulated)")
