@@ -227,6 +227,7 @@ def run_ours(cfg, tokenizer, source, train_windows, held_out, id2label) -> dict[
             train_windows=train_windows,
             # No validation set: the final weights are scored below, as the baseline's are.
             val_documents=[],
+            val_encodings=[],
             val_windows=[],
             id2label=id2label,
             settings=loop_settings(cfg, patience=None, resume="never"),

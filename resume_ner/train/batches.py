@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from resume_ner.windows import IGNORE_INDEX
+
 MEGABATCH_FACTOR = 50  # as Hugging Face's LengthGroupedSampler: sort within 50 batches
 
 
@@ -52,7 +54,7 @@ def collate(
         mask[row, : len(seq)] = 1
     out = {"input_ids": ids, "attention_mask": mask}
     if labels is not None:
-        lab = torch.full((len(labels), width), -100, dtype=torch.long)
+        lab = torch.full((len(labels), width), IGNORE_INDEX, dtype=torch.long)
         for row, seq in enumerate(labels):
             lab[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
         out["labels"] = lab

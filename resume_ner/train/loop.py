@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -22,6 +23,7 @@ from resume_ner.modeling import autocast, torch_forward
 from resume_ner.train.batches import collate, epoch_batches, micro_batches
 from resume_ner.train.memory import MemoryPlan
 from resume_ner.train.state import Progress, find_state, load_state, read_fingerprint, save_state
+from resume_ner.windows import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,7 @@ class Trainer:
         tokenizer: Any,
         train_windows: list,
         val_documents: list[Document],
+        val_encodings: list,
         val_windows: list,
         id2label: dict[int, str],
         settings: LoopSettings,
@@ -122,6 +125,7 @@ class Trainer:
         self.tokenizer = tokenizer
         self.train_windows = train_windows
         self.val_documents = val_documents
+        self.val_encodings = val_encodings
         self.val_windows = val_windows
         self.id2label = id2label
         self.s = settings
@@ -144,36 +148,36 @@ class Trainer:
 
     # -- evaluation -------------------------------------------------------------------
     def evaluate(self) -> tuple[dict[str, float], dict[str, Any]]:
-        """Validation loss over the windows, entity scores over the merged whole documents."""
-        from resume_ner.inference import predict_texts
+        """One pass over the validation windows: the loss, and entity scores on the merged
+        whole documents (the same merging and decoding as `predict_texts`)."""
+        from resume_ner.inference import decode_documents, window_probabilities
         from resume_ner.train.metrics import entity_scores, flat_metrics
 
         self.model.eval()
-        loss_sum, label_count = 0.0, 0
-        with torch.inference_mode():
-            for start in range(0, len(self.val_windows), self.s.eval_batch_size):
-                chunk = self.val_windows[start : start + self.s.eval_batch_size]
-                batch = collate(
-                    [w.input_ids for w in chunk], [w.labels for w in chunk], self.pad_id
-                )
-                loss, count = self._loss(batch)
-                loss_sum += float(loss) * count
-                label_count += count
-        predictions = predict_texts(
+        forward = torch_forward(self.model, self.device, self.dtype)
+        probabilities = window_probabilities(
+            self.val_windows, forward, self.pad_id, self.s.eval_batch_size
+        )
+        nll, label_count = 0.0, 0
+        for window, probs in zip(self.val_windows, probabilities, strict=True):
+            labels = np.asarray(window.labels[window.n_prefix :][: window.num_content])
+            scored = labels != IGNORE_INDEX
+            picked = probs[np.flatnonzero(scored), labels[scored]]
+            nll -= float(np.log(np.clip(picked, 1e-12, None)).sum())
+            label_count += int(scored.sum())
+        predictions = decode_documents(
             [d.text for d in self.val_documents],
-            self.tokenizer,
-            torch_forward(self.model, self.device, self.dtype),
+            self.val_encodings,
+            self.val_windows,
+            probabilities,
             self.id2label,
-            max_length=self.s.max_length,
-            stride=self.s.stride,
-            batch_size=self.s.eval_batch_size,
         )
         scores = entity_scores([d.spans for d in self.val_documents], predictions)
         metrics = flat_metrics(scores, prefix="val_")
-        metrics["val_loss"] = loss_sum / max(1, label_count)
+        metrics["val_loss"] = nll / max(1, label_count)
         return metrics, scores
 
-    def _loss(self, batch: dict[str, torch.Tensor], normaliser: int | None = None):
+    def _loss(self, batch: dict[str, torch.Tensor], normaliser: int) -> torch.Tensor:
         """Token cross-entropy summed over labelled positions, divided by `normaliser`.
 
         Dividing by the labelled-token count of the whole effective batch (not of each
@@ -183,14 +187,13 @@ class Trainer:
         labels = batch.pop("labels")
         with autocast(self.device, self.dtype):
             logits = self.model(**batch).logits
-        count = int((labels != -100).sum())
         loss = F.cross_entropy(
             logits.float().reshape(-1, logits.shape[-1]),
             labels.reshape(-1),
-            ignore_index=-100,
+            ignore_index=IGNORE_INDEX,
             reduction="sum",
         )
-        return loss / max(1, normaliser if normaliser is not None else count), count
+        return loss / max(1, normaliser)
 
     def _objective(self, metrics: dict[str, float]) -> float:
         key = f"val_{self.s.objective}"
@@ -253,7 +256,7 @@ class Trainer:
                 bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{self.s.epochs}", leave=False)
             for step, batch_ids in enumerate(batches, start=1):
                 windows = [self.train_windows[i] for i in batch_ids]
-                total_labels = sum(sum(1 for x in w.labels if x != -100) for w in windows)
+                total_labels = sum(sum(1 for x in w.labels if x != IGNORE_INDEX) for w in windows)
                 step_loss = 0.0
                 for part in micro_batches(list(range(len(windows))), self.plan.micro_batch):
                     chunk = [windows[i] for i in part]
@@ -261,7 +264,7 @@ class Trainer:
                         [w.input_ids for w in chunk], [w.labels for w in chunk], self.pad_id
                     )
                     epoch_tokens += int(batch["attention_mask"].sum())
-                    loss, _ = self._loss(batch, normaliser=total_labels)
+                    loss = self._loss(batch, normaliser=total_labels)
                     loss.backward()
                     step_loss += float(loss.detach())
                 if self.s.max_grad_norm > 0:

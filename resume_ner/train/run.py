@@ -176,7 +176,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     _, train_windows = build_windows(
         tokenizer, splits.train, t.max_length, t.stride, label2id, t.label_all_tokens
     )
-    _, val_windows = build_windows(
+    val_encodings, val_windows = build_windows(
         tokenizer, splits.val, t.max_length, t.stride, label2id, t.label_all_tokens
     )
     log.info(
@@ -229,6 +229,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
             tokenizer=tokenizer,
             train_windows=train_windows,
             val_documents=splits.val,
+            val_encodings=val_encodings,
             val_windows=val_windows,
             id2label=id2label,
             settings=loop_settings(cfg),
