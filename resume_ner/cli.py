@@ -30,6 +30,15 @@ class UsageError(SystemExit):
         super().__init__(2)
 
 
+def run_dir() -> Path:
+    """The Hydra run directory of the current job (the cwd outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path.cwd()
+
+
 def user_errors() -> tuple[type[BaseException], ...]:
     """Failures caused by settings or inputs: reported as one message, without a traceback."""
     from resume_ner.checkpoints import CheckpointError

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from resume_ner.cli import UsageError, reporting_user_errors, run_hydra
+from resume_ner.cli import UsageError, reporting_user_errors, run_dir, run_hydra
 
 RESULT_FILE = "evaluation.json"
 
@@ -22,8 +22,6 @@ def evaluate_task(cfg: DictConfig) -> float:
     """Evaluate and return the micro F1."""
     if not cfg.checkpoint:
         raise UsageError("evaluate needs checkpoint=DIR (the checkpoint/ folder of a run)")
-    from hydra.core.hydra_config import HydraConfig
-
     from resume_ner.checkpoints import write_json
     from resume_ner.data.document import Span
     from resume_ner.data.load import load_inputs
@@ -51,9 +49,7 @@ def evaluate_task(cfg: DictConfig) -> float:
         "validation": report.to_json(),
         **scores,
     }
-    out = (
-        Path(cfg.output) if cfg.output else Path(HydraConfig.get().runtime.output_dir) / RESULT_FILE
-    )
+    out = Path(cfg.output) if cfg.output else run_dir() / RESULT_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, result)
     print(format_table(scores))

@@ -203,6 +203,16 @@ def score(model: Any, tokenizer: Any, held_out: list, id2label: dict, t: Any) ->
     return scores
 
 
+def _model_setup(config: Any) -> dict[str, Any]:
+    """What the model's own config sets: attention kernel and dropouts."""
+    return {
+        "attention": config._attn_implementation,
+        "attention_dropout": config.attention_probs_dropout_prob,
+        "hidden_dropout": config.hidden_dropout_prob,
+        "classifier_dropout": config.classifier_dropout,
+    }
+
+
 def run_ours(cfg, tokenizer, source, train_windows, held_out, id2label) -> dict[str, Any]:
     import torch
 
@@ -246,10 +256,7 @@ def run_ours(cfg, tokenizer, source, train_windows, held_out, id2label) -> dict[
         "optimizer_steps": trainer.steps_per_epoch * result.epochs_completed,
         "model": model,
         "setup": {
-            "attention": config._attn_implementation,
-            "attention_dropout": config.attention_probs_dropout_prob,
-            "hidden_dropout": config.hidden_dropout_prob,
-            "classifier_dropout": config.classifier_dropout,
+            **_model_setup(config),
             "learning_rate": f"{t.learning_rate:g} body / "
             f"{(t.head_learning_rate or t.learning_rate):g} head",
             "batches": ("length-grouped" if t.group_by_length else "shuffled")
@@ -358,10 +365,7 @@ def run_baseline(cfg, tokenizer, source, train_windows, held_out, id2label) -> d
         "optimizer_steps": output.global_step,
         "model": model,
         "setup": {
-            "attention": config._attn_implementation,
-            "attention_dropout": config.attention_probs_dropout_prob,
-            "hidden_dropout": config.hidden_dropout_prob,
-            "classifier_dropout": config.classifier_dropout,
+            **_model_setup(config),
             "learning_rate": f"{t.learning_rate:g} (one for all parameters)",
             "batches": "random sampler, dynamic padding (DataCollatorForTokenClassification), "
             f"batch {t.batch_size} x {t.gradient_accumulation_steps}",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from resume_ner.cli import UsageError, run_hydra
+from resume_ner.cli import UsageError, run_dir, run_hydra
 
 COMMANDS = ("validate", "convert")
 USAGE = (
@@ -31,12 +31,6 @@ USAGE = (
     "data.path=FILE alone selects data=files (format auto-detected); Hydra flags such as\n"
     "--cfg job work as usual."
 )
-
-
-def _run_dir() -> Path:
-    from hydra.core.hydra_config import HydraConfig
-
-    return Path(HydraConfig.get().runtime.output_dir)
 
 
 def data_task(cfg: DictConfig) -> int:
@@ -59,7 +53,7 @@ def data_task(cfg: DictConfig) -> int:
     except DataError as err:
         raise UsageError(str(err)) from None
     print(report.format_table())
-    report_path = _run_dir() / "validation.json"
+    report_path = run_dir() / "validation.json"
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(report.to_json(), encoding="utf-8")
     print(f"\nreport: {report_path}")

@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,6 @@ class FitResult:
     train_tokens: int = 0
     train_seconds: float = 0.0
     resumed_from_epoch: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tokens_per_second(self) -> float:

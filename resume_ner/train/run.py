@@ -25,6 +25,7 @@ from resume_ner.checkpoints import (
     write_json,
 )
 from resume_ner.cli import UsageError, reporting_user_errors
+from resume_ner.cli import run_dir as cli_run_dir
 from resume_ner.modeling import build_model, count_parameters, pick_device, pick_dtype
 from resume_ner.train.loop import FitResult, LoopSettings, Trainer
 from resume_ner.train.memory import MemoryPlan, plan_batch
@@ -50,14 +51,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def _run_dir() -> Path:
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    return Path.cwd()
 
 
 def _hydra_overrides() -> list[str]:
@@ -130,7 +123,7 @@ def loop_settings(cfg: DictConfig, **changes: Any) -> LoopSettings:
 @reporting_user_errors
 def run_training(cfg: DictConfig) -> float | None:
     """Train once and return the objective (the best validation value of hpo.objective)."""
-    run_dir = _run_dir()
+    run_dir = cli_run_dir()
     out_dir = checkpoint_dir(cfg.training.output_dir, run_dir)
     # The manifest exists from the first second: an output is never empty, even after a crash.
     update_manifest(out_dir, status="starting", run_dir=str(run_dir), command=sys.argv)
