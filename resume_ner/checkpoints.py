@@ -70,6 +70,7 @@ class InferenceBundle:
     id2label: dict[int, str]
     max_length: int
     stride: int
+    word_features: bool = False  # the model reads word classes as token_type_ids
 
 
 def read_inference_bundle(folder: str | Path) -> InferenceBundle:
@@ -100,4 +101,5 @@ def read_inference_bundle(folder: str | Path) -> InferenceBundle:
         id2label={int(k): v for k, v in label_map["id2label"].items()},
         max_length=int(label_map["max_length"]),
         stride=int(label_map["stride"]),
+        word_features=bool(label_map.get("word_features", False)),
     )

@@ -2,9 +2,11 @@
 
 1. `merge_windows`: one probability row per content token, each taken from the window in
    which the token is most central.
-2. `decode_spans`: word-level decoding (each word's head sub-token decides its tag, the span
-   covers every sub-token of its words), `repair_bio`, character spans trimmed of
-   whitespace.
+2. `decode_spans`: word-level decoding. Each word's head sub-token carries its class
+   probabilities; `viterbi_tags` picks the most probable valid BIO sequence over the words
+   (an I-X only after B-X or I-X), so one doubtful word inside an entity does not cut it
+   in two the way a per-word argmax does; a span covers every sub-token of its words and
+   is trimmed of whitespace.
 """
 
 from __future__ import annotations
@@ -84,16 +86,37 @@ def merge_windows(
     return merged
 
 
-def repair_bio(tags: Sequence[str]) -> list[str]:
-    """Valid BIO: an I-X that follows O, the start, or another type becomes B-X."""
-    repaired: list[str] = []
-    previous = "O"
-    for tag in tags:
-        if tag.startswith("I-") and previous[2:] != tag[2:]:
-            tag = "B-" + tag[2:]
-        repaired.append(tag)
-        previous = tag
-    return repaired
+_IMPOSSIBLE = -1e9
+
+
+def bio_transitions(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Log-scores (0 or impossible) of BIO transitions [from, to] and of each first tag."""
+    inside = [label[2:] if label.startswith("I-") else None for label in labels]
+    entity = [label[2:] if label != "O" else None for label in labels]
+    transitions = np.zeros((len(labels), len(labels)))
+    for to, kind in enumerate(inside):
+        if kind is not None:
+            transitions[[entity[source] != kind for source in range(len(labels))], to] = _IMPOSSIBLE
+    first = np.where([kind is not None for kind in inside], _IMPOSSIBLE, 0.0)
+    return transitions, first
+
+
+def viterbi_tags(log_probs: np.ndarray, labels: Sequence[str]) -> list[int]:
+    """The most probable tag sequence [N] under `log_probs` [N, C] that is valid BIO."""
+    num_steps = log_probs.shape[0]
+    if num_steps == 0:
+        return []
+    transitions, first = bio_transitions(labels)
+    score = log_probs[0] + first
+    backpointers = np.zeros((num_steps, len(labels)), dtype=np.int64)
+    for step in range(1, num_steps):
+        candidates = score[:, None] + transitions
+        backpointers[step] = candidates.argmax(axis=0)
+        score = candidates.max(axis=0) + log_probs[step]
+    path = [int(score.argmax())]
+    for step in range(num_steps - 1, 0, -1):
+        path.append(int(backpointers[step, path[-1]]))
+    return path[::-1]
 
 
 def decode_spans(
@@ -102,19 +125,19 @@ def decode_spans(
     token_probs: np.ndarray,
     id2label: Mapping[int, str],
 ) -> list[PredictedSpan]:
-    """Character spans from per-token probabilities, decided word by word.
+    """Character spans from per-token probabilities, decided word by word (Viterbi, BIO).
 
-    score: the mean, over the span's words, of the probability of the tag the model
-    predicted for the word (before BIO repair).
+    score: the mean, over the span's words, of the probability of each word's decoded tag.
     """
     num_words = encoding.num_words
     if num_words == 0:
         return []
-    heads = encoding.word_heads()
-    head_probs = np.asarray(token_probs)[heads]
-    predicted = head_probs.argmax(axis=-1)
+    labels = [id2label[i] for i in range(len(id2label))]
+    head_probs = np.asarray(token_probs, dtype=np.float64)[encoding.word_heads()]
+    # The floor keeps log finite: a zero probability stays possible, only very unlikely.
+    predicted = viterbi_tags(np.log(np.maximum(head_probs, 1e-12)), labels)
     confidence = head_probs[np.arange(num_words), predicted]
-    tags = repair_bio([id2label[int(i)] for i in predicted])
+    tags = [labels[i] for i in predicted]
     extents = encoding.word_extents().tolist()
     confidence = confidence.tolist()
 
@@ -136,7 +159,7 @@ def decode_spans(
     for word in range(num_words):
         tag = tags[word]
         word_start, word_end = extents[word]
-        if tag == "O" or tag.startswith("B-") or (label is not None and tag[2:] != label):
+        if tag == "O" or tag.startswith("B-"):  # Viterbi tags are valid BIO
             close()
             label, scores = None, []
         if tag == "O":

@@ -27,7 +27,7 @@ def evaluate_task(cfg: DictConfig) -> float:
     from resume_ner.data.load import load_inputs
     from resume_ner.data.report import ValidationReport
     from resume_ner.predictor import Predictor
-    from resume_ner.train.metrics import entity_scores, format_table
+    from resume_ner.train.metrics import entity_scores, error_kinds, format_table
 
     predictor = Predictor(cfg.checkpoint, cfg.device, cfg.batch_size)
     report = ValidationReport()
@@ -41,6 +41,7 @@ def evaluate_task(cfg: DictConfig) -> float:
     gold: list[list[Span]] = [[s for s in d.spans if s.label in known] for d in documents]
     predictions = predictor.predict([d.text for d in documents])
     scores = entity_scores(gold, predictions)
+    errors = error_kinds(gold, predictions)
     result = {
         "checkpoint": str(predictor.bundle.folder),
         "data": cfg.data.path or cfg.data.train_path,
@@ -48,6 +49,7 @@ def evaluate_task(cfg: DictConfig) -> float:
         "unknown_gold_labels": dict(unknown),
         "validation": report.to_json(),
         **scores,
+        "errors": errors,
     }
     out = Path(cfg.output) if cfg.output else run_dir() / RESULT_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +58,13 @@ def evaluate_task(cfg: DictConfig) -> float:
     print(
         f"\n{len(documents)} documents: precision {scores['precision']:.4f} recall "
         f"{scores['recall']:.4f} f1 {scores['f1']:.4f} macro-f1 {scores['macro-f1']:.4f}"
+    )
+    total = {kind: sum(counts.values()) for kind, counts in errors.items()}
+    print(
+        f"Wrong predictions: {total['boundary']} with a boundary off, {total['label']} with "
+        f"the wrong label, {total['spurious']} overlapping no gold span; gold spans "
+        f"{total['partly_found']} partly found, {total['missed']} missed (by label: "
+        f'"errors" in the JSON)'
     )
     if unknown:
         names = ", ".join(f"{k} ({v})" for k, v in sorted(unknown.items()))

@@ -1,8 +1,9 @@
 """Framework-neutral prediction: texts in, character spans out.
 
 `forward` is whatever runs the model: a torch module, an ONNX Runtime session, a remote
-call. It takes input_ids and attention_mask (int64 [B, T]) and returns logits (float
-[B, T, C]). Evaluation, ONNX parity checks and the web service all go through
+call. It takes a dict of int64 [B, T] arrays, input_ids and attention_mask, plus
+token_type_ids when the model reads word classes (resume_ner.word_features), and returns logits
+(float [B, T, C]). Evaluation, ONNX parity checks and the web service all go through
 `predict_texts`, so they window, merge and decode identically.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 from resume_ner.decoding import PredictedSpan, decode_spans, merge_windows
 from resume_ner.windows import DocumentEncoding, Window, build_windows
 
-Forward = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -26,15 +27,23 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return exp / exp.sum(axis=axis, keepdims=True)
 
 
-def pad_batch(windows: Sequence[Window], pad_token_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """input_ids and attention_mask (int64 [B, T]), padded on the right to the longest."""
+def pad_batch(windows: Sequence[Window], pad_token_id: int) -> dict[str, np.ndarray]:
+    """The model inputs (int64 [B, T]) of some windows, padded on the right to the longest:
+    input_ids, attention_mask, and token_type_ids when the windows carry them."""
     width = max(len(w.input_ids) for w in windows)
     input_ids = np.full((len(windows), width), pad_token_id, dtype=np.int64)
     attention_mask = np.zeros((len(windows), width), dtype=np.int64)
+    typed = windows[0].type_ids is not None
+    type_ids = np.zeros((len(windows), width), dtype=np.int64)
     for row, window in enumerate(windows):
         input_ids[row, : len(window.input_ids)] = window.input_ids
         attention_mask[row, : len(window.input_ids)] = 1
-    return input_ids, attention_mask
+        if typed:
+            type_ids[row, : len(window.input_ids)] = window.type_ids
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if typed:
+        inputs["token_type_ids"] = type_ids
+    return inputs
 
 
 def window_probabilities(
@@ -48,12 +57,12 @@ def window_probabilities(
     for at in range(0, len(order), batch_size):
         chosen = order[at : at + batch_size]
         batch = [windows[k] for k in chosen]
-        input_ids, attention_mask = pad_batch(batch, pad_token_id)
-        logits = np.asarray(forward(input_ids, attention_mask))
-        if logits.ndim != 3 or logits.shape[:2] != input_ids.shape:
+        inputs = pad_batch(batch, pad_token_id)
+        logits = np.asarray(forward(inputs))
+        if logits.ndim != 3 or logits.shape[:2] != inputs["input_ids"].shape:
             raise ValueError(
                 f"forward returned logits of shape {logits.shape} for inputs of shape "
-                f"{input_ids.shape}; expected [batch, length, classes]"
+                f"{inputs['input_ids'].shape}; expected [batch, length, classes]"
             )
         probs = softmax(logits)
         for row, k in enumerate(chosen):
@@ -94,12 +103,16 @@ def predict_texts(
     max_length: int,
     stride: int,
     batch_size: int,
+    word_features: bool = False,
 ) -> list[list[PredictedSpan]]:
-    """Predicted spans for each text, in the order of `texts`."""
+    """Predicted spans for each text, in the order of `texts` (word_features: the model reads
+    word classes as token_type_ids, as its checkpoint's label map says)."""
     texts = list(texts)
     if not texts:
         return []
-    encodings, windows = build_windows(tokenizer, texts, max_length, stride, label2id=None)
+    encodings, windows = build_windows(
+        tokenizer, texts, max_length, stride, label2id=None, word_features=word_features
+    )
     pad_token_id = tokenizer.pad_token_id
     if pad_token_id is None:
         pad_token_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0

@@ -111,11 +111,10 @@ def torch_forward(model: torch.nn.Module, device: torch.device, dtype: torch.dty
     """A numpy-in, numpy-out forward for resume_ner.inference (no grad, autocast)."""
     import numpy as np
 
-    def forward(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def forward(inputs: dict[str, np.ndarray]) -> np.ndarray:
         with torch.inference_mode(), autocast(device, dtype):
             logits = model(
-                input_ids=torch.as_tensor(input_ids, device=device),
-                attention_mask=torch.as_tensor(attention_mask, device=device),
+                **{name: torch.as_tensor(array, device=device) for name, array in inputs.items()}
             ).logits
         return logits.float().cpu().numpy()
 

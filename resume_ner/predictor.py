@@ -44,4 +44,5 @@ class Predictor:
             max_length=self.bundle.max_length,
             stride=self.stride,
             batch_size=self.batch_size,
+            word_features=self.bundle.word_features,
         )

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from resume_ner.data.document import Document, Span
+from resume_ner.word_features import word_classes
 
 IGNORE_INDEX = -100
 
@@ -311,6 +312,8 @@ class Window:
     input_ids: list[int]  # prefix specials + content tokens + suffix specials
     labels: list[int] | None  # per input position, -100 at specials and ignored tokens
     n_prefix: int  # content token i of the window sits at input position i + n_prefix
+    # token_type_ids carrying each token's word class (resume_ner.word_features), or None
+    type_ids: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -327,8 +330,10 @@ def build_windows(
     stride: int,
     label2id: dict[str, int] | None = None,
     label_all_tokens: bool = False,
+    word_features: bool = False,
 ) -> tuple[list[DocumentEncoding], list[Window]]:
-    """Encode every document once and cut it into windows (labels only with label2id)."""
+    """Encode every document once and cut it into windows (labels only with label2id,
+    token_type_ids holding word classes only with word_features)."""
     prefix, suffix = special_template(tokenizer)
     num_special = len(prefix) + len(suffix)
     texts = [d if isinstance(d, str) else d.text for d in documents]
@@ -351,6 +356,10 @@ def build_windows(
                         f"set {sorted(label2id)}"
                     )
         token_ids = encoding.token_ids.tolist()
+        classes = None
+        if word_features:
+            by_word = word_classes(texts[doc_index], encoding.word_extents())
+            classes = by_word[encoding.word_ids].tolist()
         for start, end in window_ranges(len(encoding), max_length, stride, num_special):
             labels = None
             if label_ids is not None:
@@ -367,6 +376,9 @@ def build_windows(
                     input_ids=prefix + token_ids[start:end] + suffix,
                     labels=labels,
                     n_prefix=len(prefix),
+                    type_ids=None
+                    if classes is None
+                    else [0] * len(prefix) + classes[start:end] + [0] * len(suffix),
                 )
             )
     return encodings, windows

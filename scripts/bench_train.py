@@ -179,7 +179,9 @@ def training_summary(t: Any) -> dict[str, Any]:
 
 
 # -- one system in this process -----------------------------------------------------------
-def score(model: Any, tokenizer: Any, held_out: list, id2label: dict, t: Any) -> dict[str, Any]:
+def score(
+    model: Any, tokenizer: Any, held_out: list, id2label: dict, t: Any, word_features: bool
+) -> dict[str, Any]:
     """Entity scores of `model` on the held-out documents: the same code for both systems."""
     import torch
 
@@ -197,6 +199,7 @@ def score(model: Any, tokenizer: Any, held_out: list, id2label: dict, t: Any) ->
         max_length=t.max_length,
         stride=t.stride,
         batch_size=t.eval_batch_size,
+        word_features=word_features,
     )
     scores = entity_scores([d.spans for d in held_out], predictions)
     scores["eval_seconds"] = time.perf_counter() - started
@@ -213,18 +216,30 @@ def _model_setup(config: Any) -> dict[str, Any]:
     }
 
 
-def run_ours(cfg, tokenizer, source, train_windows, held_out, id2label) -> dict[str, Any]:
+def training_windows(
+    tokenizer: Any, train: list, t: Any, label2id: dict, word_features: bool
+) -> list:
+    from resume_ner.windows import build_windows
+
+    _, windows = build_windows(
+        tokenizer, train, t.max_length, t.stride, label2id, t.label_all_tokens, word_features
+    )
+    return windows
+
+
+def run_ours(cfg, tokenizer, source, train, id2label, label2id) -> dict[str, Any]:
     import torch
 
-    from resume_ner.modeling import build_model, pick_dtype
+    from resume_ner.modeling import pick_dtype
     from resume_ner.train.loop import Trainer
-    from resume_ner.train.run import loop_settings, memory_plan, seed_everything
+    from resume_ner.train.run import loop_settings, memory_plan, prepare_model, seed_everything
 
     t = cfg.training
     device = torch.device("cpu")
     dtype = pick_dtype(t.precision, device)
     seed_everything(cfg.seed, t.deterministic)
-    model = build_model(source, id2label, cfg.model, revision=cfg.model.revision)
+    model, word_features = prepare_model(cfg, source, id2label)
+    train_windows = training_windows(tokenizer, train, t, label2id, word_features)
     plan = memory_plan(t, model, device)
     log.info(
         "no validation set: the loop's per-epoch val numbers are empty; the final weights "
@@ -255,8 +270,11 @@ def run_ours(cfg, tokenizer, source, train_windows, held_out, id2label) -> dict[
         "epochs": result.epochs_completed,
         "optimizer_steps": trainer.steps_per_epoch * result.epochs_completed,
         "model": model,
+        "word_features": word_features,
+        "train_windows": len(train_windows),
         "setup": {
             **_model_setup(config),
+            "word classes as token types": word_features,
             "learning_rate": f"{t.learning_rate:g} body / "
             f"{(t.head_learning_rate or t.learning_rate):g} head",
             "batches": ("length-grouped" if t.group_by_length else "shuffled")
@@ -267,7 +285,7 @@ def run_ours(cfg, tokenizer, source, train_windows, held_out, id2label) -> dict[
     }
 
 
-def run_baseline(cfg, tokenizer, source, train_windows, held_out, id2label) -> dict[str, Any]:
+def run_baseline(cfg, tokenizer, source, train, id2label, label2id) -> dict[str, Any]:
     import dataclasses
 
     import torch
@@ -284,6 +302,7 @@ def run_baseline(cfg, tokenizer, source, train_windows, held_out, id2label) -> d
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     t = cfg.training
+    train_windows = training_windows(tokenizer, train, t, label2id, word_features=False)
     set_seed(cfg.seed)
     model = AutoModelForTokenClassification.from_pretrained(
         source,
@@ -364,8 +383,11 @@ def run_baseline(cfg, tokenizer, source, train_windows, held_out, id2label) -> d
         "epochs": clock.epochs,
         "optimizer_steps": output.global_step,
         "model": model,
+        "word_features": False,
+        "train_windows": len(train_windows),
         "setup": {
             **_model_setup(config),
+            "word classes as token types": False,
             "learning_rate": f"{t.learning_rate:g} (one for all parameters)",
             "batches": "random sampler, dynamic padding (DataCollatorForTokenClassification), "
             f"batch {t.batch_size} x {t.gradient_accumulation_steps}",
@@ -383,7 +405,6 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, Any]:
     from resume_ner.model_source import check_available, resolve_pretrained
     from resume_ner.tokenizer import load_tokenizer
     from resume_ner.train.run import label_maps
-    from resume_ner.windows import build_windows
 
     cfg = compose_config(args)
     t = cfg.training
@@ -396,14 +417,11 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, Any]:
     tokenizer = load_tokenizer(source, revision=cfg.model.revision)
     # As run.py: the labels of every document the run sees.
     id2label, label2id = label_maps(train + held_out)
-    _, train_windows = build_windows(
-        tokenizer, train, t.max_length, t.stride, label2id, t.label_all_tokens
-    )
     runner = run_ours if system == "ours" else run_baseline
     started = time.perf_counter()
-    result = runner(cfg, tokenizer, source, train_windows, held_out, id2label)
+    result = runner(cfg, tokenizer, source, train, id2label, label2id)
     wall = time.perf_counter() - started
-    scores = score(result.pop("model"), tokenizer, held_out, id2label, t)
+    scores = score(result.pop("model"), tokenizer, held_out, id2label, t, result["word_features"])
     return {
         "system": system,
         "micro_f1": scores["f1"],
@@ -416,7 +434,6 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, Any]:
         if result["train_seconds"]
         else 0.0,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "train_windows": len(train_windows),
         "threads": threads,
         "threads_after": torch.get_num_threads(),
         "wall_seconds_train_call": wall,

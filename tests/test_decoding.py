@@ -1,12 +1,14 @@
-"""merge_windows, repair_bio and decode_spans."""
+"""merge_windows, viterbi_tags and decode_spans."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pytest
 from fixtures_tokenizers import deberta_spm, minilm
 
-from resume_ner.decoding import PredictedSpan, decode_spans, merge_windows, repair_bio
+from resume_ner.decoding import PredictedSpan, decode_spans, merge_windows, viterbi_tags
 from resume_ner.windows import Window, bio_labels, encode_text
 
 TAGS = bio_labels(["Skills", "Companies worked at"])
@@ -74,20 +76,40 @@ def test_merge_errors_and_empty_documents():
         merge_windows(10, [window(0, 5)], [constant_scores(window(0, 5), 0)])
 
 
-@pytest.mark.parametrize(
-    ("tags", "expected"),
-    [
-        (["I-A", "I-A"], ["B-A", "I-A"]),
-        (["O", "I-A", "O"], ["O", "B-A", "O"]),
-        (["B-A", "I-B", "I-B"], ["B-A", "B-B", "I-B"]),
-        (["B-A", "I-A", "B-A", "I-A"], ["B-A", "I-A", "B-A", "I-A"]),
-        (["B-A", "O", "I-A"], ["B-A", "O", "B-A"]),
-        (["I-Companies worked at"], ["B-Companies worked at"]),
-        ([], []),
-    ],
-)
-def test_repair_bio(tags, expected):
-    assert repair_bio(tags) == expected
+def is_valid_bio(tags):
+    previous = "O"
+    for tag in tags:
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            return False
+        previous = tag
+    return True
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_viterbi_is_the_best_valid_bio_sequence(seed):
+    # Against brute force: every tag sequence of 4 words over the 5 tags.
+    rng = np.random.default_rng(seed)
+    log_probs = np.log(rng.dirichlet(np.full(C, 0.5), size=4))
+    best = max(
+        (
+            path
+            for path in itertools.product(range(C), repeat=4)
+            if is_valid_bio([TAGS[i] for i in path])
+        ),
+        key=lambda path: sum(log_probs[k, i] for k, i in enumerate(path)),
+    )
+    assert viterbi_tags(log_probs, TAGS) == list(best)
+
+
+def test_viterbi_keeps_an_entity_whole_across_a_doubtful_word():
+    # Per-word argmax reads B I O I: two spans. The valid path B I I I scores higher.
+    rows = [("B-Skills", 0.9), ("I-Skills", 0.9), ("O", 0.5), ("I-Skills", 0.9)]
+    log_probs = np.full((4, C), np.log(0.02))
+    for k, (tag, p) in enumerate(rows):
+        log_probs[k, TAGS.index(tag)] = np.log(p)
+    log_probs[2, TAGS.index("I-Skills")] = np.log(0.45)
+    assert [TAGS[i] for i in viterbi_tags(log_probs, TAGS)] == ["B-Skills"] + ["I-Skills"] * 3
+    assert viterbi_tags(np.zeros((0, C)), TAGS) == []
 
 
 def probs_for(encoding, tags_by_token):
@@ -110,21 +132,23 @@ def test_decode_is_word_level_and_covers_all_sub_tokens():
     assert spans[0].text(text) == "Infosys"
 
 
-def test_decode_repairs_bio_and_scores_by_mean_word_probability():
+def test_decode_yields_valid_spans_scored_by_mean_word_probability():
     tok = minilm()
     text = "python java , sql"
     encoding = encode_text(tok, text)
     probs = np.full((4, C), 0.0)
-    probs[0, TAGS.index("I-Skills")] = 0.6  # a leading I- becomes B-
+    probs[0, TAGS.index("B-Skills")] = 0.6
     probs[0, TAGS.index("O")] = 0.4
     probs[1, TAGS.index("I-Skills")] = 0.8
     probs[1, TAGS.index("O")] = 0.2
     probs[2, TAGS.index("O")] = 1.0
-    probs[3, TAGS.index("I-Companies worked at")] = 1.0  # I- after O: a new span
+    # An I- that nothing can precede: the best valid reading starts the entity there.
+    probs[3, TAGS.index("I-Companies worked at")] = 0.7
+    probs[3, TAGS.index("B-Companies worked at")] = 0.3
     spans = decode_spans(text, encoding, probs, ID2LABEL)
     assert spans == [
         PredictedSpan(0, 11, "Skills", pytest.approx(0.7)),
-        PredictedSpan(14, 17, "Companies worked at", 1.0),
+        PredictedSpan(14, 17, "Companies worked at", pytest.approx(0.3)),
     ]
 
 
@@ -132,7 +156,7 @@ def test_decode_type_change_splits_spans():
     tok = minilm()
     text = "python infosys"
     encoding = encode_text(tok, text)
-    tags = ["B-Skills", "I-Companies worked at"]
+    tags = ["B-Skills", "B-Companies worked at"]
     spans = decode_spans(text, encoding, probs_for(encoding, tags), ID2LABEL)
     assert [(s.start, s.end, s.label) for s in spans] == [
         (0, 6, "Skills"),

@@ -16,7 +16,7 @@ ID2LABEL = dict(enumerate(TAGS))
 
 
 class GoldForward:
-    """forward(input_ids, attention_mask) -> logits: one-hot gold tags, looked up per window."""
+    """forward(inputs) -> logits: one-hot gold tags, looked up per window."""
 
     def __init__(self, tokenizer, documents, max_length, stride):
         _, windows = build_windows(tokenizer, documents, max_length, stride, LABEL2ID)
@@ -27,7 +27,9 @@ class GoldForward:
         self.pad_token_id = tokenizer.pad_token_id
         self.batches: list[tuple[int, int]] = []
 
-    def __call__(self, input_ids, attention_mask):
+    def __call__(self, inputs):
+        assert set(inputs) == {"input_ids", "attention_mask"}
+        input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
         assert input_ids.dtype == np.int64 and attention_mask.dtype == np.int64
         assert input_ids.shape == attention_mask.shape
         self.batches.append(input_ids.shape)
@@ -78,8 +80,28 @@ def test_predict_texts_empty_inputs_and_empty_texts():
 
 
 def test_forward_with_wrong_shape_is_an_error():
-    def bad_forward(input_ids, attention_mask):
-        return np.zeros((input_ids.shape[0], 3))
+    def bad_forward(inputs):
+        return np.zeros((inputs["input_ids"].shape[0], 3))
 
     with pytest.raises(ValueError, match="expected \\[batch, length, classes\\]"):
         predict_texts(["python developer"], minilm(), bad_forward, ID2LABEL, 32, 8, 2)
+
+
+def test_word_features_are_sent_as_token_type_ids():
+    tokenizer = minilm()
+    seen = []
+
+    def forward(inputs):
+        seen.append(inputs)
+        return np.zeros((*inputs["input_ids"].shape, len(TAGS)), dtype=np.float32)
+
+    text = "Worked at INFOSYS\npune"
+    predict_texts([text], tokenizer, forward, ID2LABEL, 32, 8, 2, word_features=True)
+    (inputs,) = seen
+    pieces = tokenizer.convert_ids_to_tokens(inputs["input_ids"][0].tolist())
+    assert pieces == ["[CLS]", "worked", "at", "info", "##sy", "##s", "pune", "[SEP]"]
+    # 3 * line + case: "Worked" starts the document (4), "INFOSYS" is all capitals (2),
+    # "pune" starts a line (3).
+    assert inputs["token_type_ids"][0].tolist() == [0, 4, 0, 2, 2, 2, 3, 0]
+    predict_texts([text], tokenizer, forward, ID2LABEL, 32, 8, 2)
+    assert "token_type_ids" not in seen[-1]

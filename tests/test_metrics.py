@@ -9,7 +9,13 @@ import warnings
 import pytest
 
 from resume_ner.data.document import Span
-from resume_ner.train.metrics import entity_scores, flat_metrics, format_table, slugify
+from resume_ner.train.metrics import (
+    entity_scores,
+    error_kinds,
+    flat_metrics,
+    format_table,
+    slugify,
+)
 
 seqeval_metrics = pytest.importorskip("seqeval.metrics")
 from seqeval.scheme import IOB2  # noqa: E402
@@ -186,3 +192,34 @@ def test_format_table() -> None:
     assert lines[0].split() == ["label", "precision", "recall", "f1", "support"]
     assert any(line.startswith("Companies worked at") and "1.0000" in line for line in lines)
     assert "macro avg" in table and "micro avg" in table
+
+
+def test_error_kinds_tell_fragments_from_inventions() -> None:
+    gold = [
+        [Span(0, 12, "Name"), Span(20, 40, "Designation"), Span(50, 60, "Location")],
+        [Span(0, 7, "Companies worked at")],
+    ]
+    pred = [
+        [
+            Span(0, 12, "Name"),  # right
+            Span(20, 28, "Designation"),  # a fragment of the gold title
+            Span(30, 40, "Designation"),  # another fragment
+            Span(50, 60, "Companies worked at"),  # right place, wrong label
+            Span(70, 80, "Skills"),  # overlaps nothing
+        ],
+        [],
+    ]
+    assert error_kinds(gold, pred) == {
+        "boundary": {"Designation": 2},
+        "label": {"Companies worked at": 1},
+        "spurious": {"Skills": 1},
+        "partly_found": {"Designation": 1, "Location": 1},
+        "missed": {"Companies worked at": 1},
+    }
+    scores = entity_scores(gold, pred)
+    wrong = sum(
+        sum(kind.values())
+        for k, kind in error_kinds(gold, pred).items()
+        if k in ("boundary", "label", "spurious")
+    )
+    assert wrong == round(5 - scores["precision"] * 5)

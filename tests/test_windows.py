@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 from fixtures_tokenizers import bytelevel_bpe, deberta_converted, deberta_spm, minilm
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from resume_ner.data.document import Document, Span
@@ -236,6 +236,13 @@ def one_hot_window_scores(windows, num_classes):
     return scores
 
 
+def cuts_a_token(encoding, span):
+    starts, ends = encoding.offsets[:, 0], encoding.offsets[:, 1]
+    return any(
+        ((starts < boundary) & (boundary < ends)).any() for boundary in (span.start, span.end)
+    )
+
+
 @pytest.mark.parametrize("label_all_tokens", [False, True])
 @pytest.mark.parametrize("tokenizer_name", list(TOKENIZERS))
 @settings(max_examples=40, deadline=None)
@@ -249,6 +256,9 @@ def test_round_trip_returns_the_gold_spans(
     )
     encoding = encodings[0]
     assert all(len(w.input_ids) <= max_length for w in windows)
+    # A boundary inside one token (an [UNK] covering "é–") cannot round-trip; the coverage
+    # report counts those cases on real data.
+    assume(not any(cuts_a_token(encoding, s) for s in document.spans))
     probs = merge_windows(len(encoding), windows, one_hot_window_scores(windows, len(TAGS)))
     predicted = decode_spans(document.text, encoding, probs, ID2LABEL)
     assert [(s.start, s.end, s.label) for s in predicted] == [

@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from resume_ner.windows import IGNORE_INDEX
+from resume_ner.inference import pad_batch
+from resume_ner.windows import IGNORE_INDEX, Window
 
 MEGABATCH_FACTOR = 50  # as Hugging Face's LengthGroupedSampler: sort within 50 batches
 
@@ -40,22 +41,11 @@ def micro_batches(batch: list[int], micro_batch: int) -> Iterator[list[int]]:
         yield batch[start : start + micro_batch]
 
 
-def collate(
-    input_ids: Sequence[Sequence[int]],
-    labels: Sequence[Sequence[int]] | None,
-    pad_token_id: int,
-) -> dict[str, torch.Tensor]:
-    """Pad to the longest sequence of the batch (not to max_length)."""
-    width = max(len(ids) for ids in input_ids)
-    ids = torch.full((len(input_ids), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(input_ids), width), dtype=torch.long)
-    for row, seq in enumerate(input_ids):
-        ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    out = {"input_ids": ids, "attention_mask": mask}
-    if labels is not None:
-        lab = torch.full((len(labels), width), IGNORE_INDEX, dtype=torch.long)
-        for row, seq in enumerate(labels):
-            lab[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-        out["labels"] = lab
-    return out
+def collate(windows: Sequence[Window], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """The model inputs and labels of some windows, padded to the longest (not max_length)."""
+    inputs = {k: torch.from_numpy(v) for k, v in pad_batch(windows, pad_token_id).items()}
+    labels = torch.full(inputs["input_ids"].shape, IGNORE_INDEX, dtype=torch.long)
+    for row, window in enumerate(windows):
+        labels[row, : len(window.labels)] = torch.as_tensor(window.labels, dtype=torch.long)
+    inputs["labels"] = labels
+    return inputs

@@ -32,6 +32,30 @@ class ResumeError(RuntimeError):
     """The output folder holds state that cannot be resumed with this config."""
 
 
+def resumable_state(out_dir: Path, resume: str, fingerprint: str) -> Path | None:
+    """The training state to resume from under training.resume, or None to start afresh.
+
+    Raises ResumeError, before anything is written, when resume=must finds no state or the
+    state found belongs to another config or data.
+    """
+    state_dir = out_dir / STATE_DIR
+    found = find_state(state_dir) if resume != "never" else None
+    if found is None:
+        if resume == "must":
+            raise ResumeError(
+                f"training.resume=must but {state_dir} holds no training state; "
+                f"use training.resume=auto to start a new run there."
+            )
+        return None
+    if read_fingerprint(found) != fingerprint:
+        raise ResumeError(
+            f"{found} holds the state of a run with another config or data, so it cannot "
+            f"be resumed with this one. Use a new run directory (or training.output_dir), "
+            f"or training.resume=never to overwrite it."
+        )
+    return found
+
+
 @dataclass
 class LoopSettings:
     epochs: int
@@ -210,22 +234,10 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------
     def _resume(self) -> Progress:
-        state_dir = self.out_dir / STATE_DIR
-        found = find_state(state_dir) if self.s.resume != "never" else None
+        found = resumable_state(self.out_dir, self.s.resume, self.fingerprint)
         if found is None:
-            if self.s.resume == "must":
-                raise ResumeError(
-                    f"training.resume=must but {state_dir} holds no training state; "
-                    f"use training.resume=auto to start a new run there."
-                )
-            shutil.rmtree(state_dir, ignore_errors=True)
+            shutil.rmtree(self.out_dir / STATE_DIR, ignore_errors=True)
             return Progress()
-        if read_fingerprint(found) != self.fingerprint:
-            raise ResumeError(
-                f"{found} holds the state of a run with another config or data, so it cannot "
-                f"be resumed with this one. Use a new run directory (or training.output_dir), "
-                f"or training.resume=never to overwrite it."
-            )
         progress = load_state(found, self.model, self.optimizer, self.scheduler)
         log.info("Resuming from %s after epoch %d", found, progress.epochs_completed)
         return progress
@@ -259,9 +271,7 @@ class Trainer:
                 step_loss = 0.0
                 for part in micro_batches(list(range(len(windows))), self.plan.micro_batch):
                     chunk = [windows[i] for i in part]
-                    batch = collate(
-                        [w.input_ids for w in chunk], [w.labels for w in chunk], self.pad_id
-                    )
+                    batch = collate(chunk, self.pad_id)
                     epoch_tokens += int(batch["attention_mask"].sum())
                     loss = self._loss(batch, normaliser=total_labels)
                     loss.backward()

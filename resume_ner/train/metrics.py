@@ -90,6 +90,33 @@ def entity_scores(
     }
 
 
+def error_kinds(
+    gold: Sequence[Iterable[SpanLike]], pred: Sequence[Iterable[SpanLike]]
+) -> dict[str, dict[str, int]]:
+    """What went wrong, by kind and label, to tell boundary errors from invented entities.
+
+    A wrong prediction is `boundary` when it overlaps a gold span of its label (a fragment
+    or an overrun), `label` when it overlaps only gold spans of other labels, `spurious`
+    when it overlaps no gold span. A gold span not predicted exactly is `partly_found` when
+    some prediction overlaps it, else `missed`. Returns {kind: {label: count}}.
+    """
+    kinds: dict[str, Counter[str]] = {
+        k: Counter() for k in ("boundary", "label", "spurious", "partly_found", "missed")
+    }
+    for gold_spans, pred_spans in zip(gold, pred, strict=True):
+        gold_keys, pred_keys = _keys(gold_spans), _keys(pred_spans)
+        for start, end, label in pred_keys - gold_keys:
+            overlapping = {g[2] for g in gold_keys if g[0] < end and start < g[1]}
+            kind = (
+                "spurious" if not overlapping else "boundary" if label in overlapping else "label"
+            )
+            kinds[kind][label] += 1
+        for start, end, label in gold_keys - pred_keys:
+            found = any(p[0] < end and start < p[1] for p in pred_keys)
+            kinds["partly_found" if found else "missed"][label] += 1
+    return {kind: dict(sorted(counts.items())) for kind, counts in kinds.items()}
+
+
 def slugify(label: str) -> str:
     """An MLflow-safe metric-name fragment: "Companies worked at" -> "companies_worked_at"."""
     return re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_")

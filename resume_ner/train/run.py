@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from resume_ner.checkpoints import (
     LABEL_MAP,
+    MANIFEST,
     RESOLVED_CONFIG,
     checkpoint_dir,
     update_manifest,
@@ -27,7 +28,7 @@ from resume_ner.checkpoints import (
 from resume_ner.cli import UsageError, reporting_user_errors
 from resume_ner.cli import run_dir as cli_run_dir
 from resume_ner.modeling import build_model, count_parameters, pick_device, pick_dtype
-from resume_ner.train.loop import FitResult, LoopSettings, Trainer
+from resume_ner.train.loop import FitResult, LoopSettings, ResumeError, Trainer, resumable_state
 from resume_ner.train.memory import MemoryPlan, plan_batch
 
 log = logging.getLogger(__name__)
@@ -120,15 +121,37 @@ def loop_settings(cfg: DictConfig, **changes: Any) -> LoopSettings:
     return dataclasses.replace(settings, **changes)
 
 
+def prepare_model(
+    cfg: DictConfig, source: str, id2label: dict[int, str]
+) -> tuple[torch.nn.Module, bool]:
+    """The model to train, and whether it reads word classes as token types."""
+    from resume_ner.word_features import add_feature_embeddings, use_word_features
+
+    model = build_model(source, id2label, cfg.model, revision=cfg.model.revision)
+    word_features = use_word_features(cfg.model.word_features, model.config)
+    if word_features:
+        add_feature_embeddings(model)
+    return model, word_features
+
+
 @reporting_user_errors
 def run_training(cfg: DictConfig) -> float | None:
     """Train once and return the objective (the best validation value of hpo.objective)."""
     run_dir = cli_run_dir()
     out_dir = checkpoint_dir(cfg.training.output_dir, run_dir)
+    manifest_path = out_dir / MANIFEST
+    previous = manifest_path.read_bytes() if manifest_path.is_file() else None
     # The manifest exists from the first second: an output is never empty, even after a crash.
     update_manifest(out_dir, status="starting", run_dir=str(run_dir), command=sys.argv)
     try:
         return _run(cfg, run_dir, out_dir)
+    except ResumeError:
+        # The folder belongs to another run: leave its manifest as that run left it.
+        if previous is None:
+            manifest_path.unlink(missing_ok=True)
+        else:
+            manifest_path.write_bytes(previous)
+        raise
     except KeyboardInterrupt:
         update_manifest(out_dir, status="interrupted")
         raise
@@ -146,8 +169,6 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     from resume_ner.windows import build_windows
 
     t = cfg.training
-    (out_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
-
     source = resolve_pretrained(cfg.model.pretrained, cfg.model.fallback)
     check_available(source)
     if t.num_threads:
@@ -161,28 +182,32 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
         raise UsageError(
             "no validation documents: set data.split.val_fraction > 0 or data.val_path"
         )
+    data_fp = data_fingerprint(splits.train + splits.val)
+    fingerprint = _fingerprint(cfg, data_fp)
+    # Refuse a foreign training state before writing a byte into its checkpoint folder.
+    resumable_state(out_dir, t.resume, fingerprint)
+    (out_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     report_path = run_dir / "validation.json"
     write_json(report_path, splits.report.to_json())
 
     tokenizer = load_tokenizer(source, revision=cfg.model.revision)
     id2label, label2id = label_maps(splits.train + splits.val)
-    _, train_windows = build_windows(
-        tokenizer, splits.train, t.max_length, t.stride, label2id, t.label_all_tokens
-    )
-    val_encodings, val_windows = build_windows(
-        tokenizer, splits.val, t.max_length, t.stride, label2id, t.label_all_tokens
-    )
+    device = pick_device(t.device)
+    dtype = pick_dtype(t.precision, device)
+    model, word_features = prepare_model(cfg, source, id2label)
+    window_args = (t.max_length, t.stride, label2id, t.label_all_tokens, word_features)
+    _, train_windows = build_windows(tokenizer, splits.train, *window_args)
+    val_encodings, val_windows = build_windows(tokenizer, splits.val, *window_args)
     log.info(
-        "%d training documents -> %d windows; %d validation documents; %d labels",
+        "%d training documents -> %d windows; %d validation documents; %d labels; word "
+        "classes (case, line breaks) as token types: %s",
         len(splits.train),
         len(train_windows),
         len(splits.val),
         (len(id2label) - 1) // 2,
+        word_features,
     )
 
-    device = pick_device(t.device)
-    dtype = pick_dtype(t.precision, device)
-    model = build_model(source, id2label, cfg.model, revision=cfg.model.revision)
     plan = memory_plan(t, model, device)
 
     tokenizer.save_pretrained(str(out_dir))
@@ -193,10 +218,9 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
             "max_length": t.max_length,
             "stride": t.stride,
             "label_all_tokens": t.label_all_tokens,
+            "word_features": word_features,
         },
     )
-    data_fp = data_fingerprint(splits.train + splits.val)
-    fingerprint = _fingerprint(cfg, data_fp)
 
     with Tracker(cfg.tracking, base_dir=Path.cwd()) as tracker:
         tracker.log_params(flatten_config(cfg))

@@ -237,6 +237,14 @@ def test_evaluate_scores_like_training_metrics(cli, predictor):
     assert evaluation["per_label"].keys() == expected["per_label"].keys()
     for label, row in expected["per_label"].items():
         assert evaluation["per_label"][label] == pytest.approx(row), label
+    errors = evaluation["errors"]
+    wrong = sum(sum(errors[k].values()) for k in ("boundary", "label", "spurious"))
+    unfound = sum(sum(errors[k].values()) for k in ("partly_found", "missed"))
+    support = expected["support"]
+    true_positives = round(expected["recall"] * support)
+    assert unfound == support - true_positives
+    if expected["precision"] > 0:
+        assert wrong == round(true_positives / expected["precision"]) - true_positives
 
     stdout = result.stdout
     assert "micro avg" in stdout and "macro avg" in stdout
@@ -244,6 +252,7 @@ def test_evaluate_scores_like_training_metrics(cli, predictor):
         assert label in stdout
     assert f"f1 {expected['f1']:.4f}" in stdout
     assert f"Metrics: {path}" in stdout
+    assert "Wrong predictions:" in stdout
 
 
 @pytest.mark.parametrize("case", list(ERROR_CASES))

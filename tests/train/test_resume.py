@@ -188,6 +188,8 @@ def test_changed_learning_rate_refuses_to_resume(
     value = train_inprocess(run_dir, *RESUME_OVERRIDES, store=run.stores["reference"])
     assert value == run.reference.manifest["best_objective"]
     assert "resumed after epoch 3" in capsys.readouterr().out
+    # Files the refused run must not touch: the manifest, label map, resolved config and tokenizer.
+    files_before = {p.name: p.read_bytes() for p in ckpt.iterdir() if p.is_file()}
 
     with pytest.raises(SystemExit) as exit_info:
         train_inprocess(
@@ -205,6 +207,7 @@ def test_changed_learning_rate_refuses_to_resume(
     assert (ckpt / "model.safetensors").read_bytes() == model_bytes
     assert (ckpt / "training_state" / "state.json").read_text() == state_before
     assert (ckpt / "metrics.json").read_text() == metrics_before
+    assert {p.name: p.read_bytes() for p in ckpt.iterdir() if p.is_file()} == files_before
 
 
 def test_resume_never_starts_afresh(killed_and_resumed, train_inprocess, capsys):

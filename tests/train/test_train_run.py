@@ -97,12 +97,17 @@ def test_checkpoint_holds_model_tokenizer_metrics_config_manifest_and_state(
     assert "O" in id2label.values() and "B-Skills" in id2label.values()
     config = json.loads((ckpt / "config.json").read_text())
     assert config["id2label"] == id2label
+    # The tiny BERT has token-type embeddings: word classes ride on them (9 rows).
+    assert label_map["word_features"] is True
+    assert config["type_vocab_size"] == 9
 
     from safetensors import safe_open
 
     with safe_open(str(ckpt / "model.safetensors"), framework="pt") as weights:
         shape = list(weights.get_slice("classifier.weight").get_shape())
+        types = list(weights.get_slice("bert.embeddings.token_type_embeddings.weight").get_shape())
     assert shape == [len(id2label), 32]
+    assert types == [9, 32]
 
 
 def test_checkpoint_holds_no_pickles(trained_checkpoint):

@@ -1,0 +1,131 @@
+"""spaCy 3 NER from scratch on the same split and cleaning as a training run, as an anchor.
+
+    python scripts/spacy_baseline.py --train train180.jsonl --test test20.jsonl \
+        --spacy-python /path/to/venv/bin/python
+
+The documents come from resume_ner's loader with data=dataturks (the same repairs), split
+exactly as `python -m resume_ner.train data=dataturks data.path=TRAIN` splits them; spaCy
+trains on the train part with the validation part as its dev set (`spacy init config
+--pipeline ner --optimize efficiency`, spaCy's own early stopping), predicts the test file,
+and the predictions are scored by resume_ner.train.metrics.entity_scores, the code that
+scores our models. spaCy runs in its own interpreter (--spacy-python), so it need not be
+installed beside this project: `python -m venv spacy-env && spacy-env/bin/pip install
+spacy`. Spans that do not fall on spaCy token boundaries are snapped inwards (or outwards
+when that leaves nothing), as `Doc.char_span` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SPACY_CODE = r"""
+import json, sys
+import spacy
+from spacy.tokens import DocBin
+from spacy.util import filter_spans
+
+command, folder = sys.argv[1], sys.argv[2]
+if command == "docbin":
+    nlp = spacy.blank("en")
+    for part in ("train", "val"):
+        docs = DocBin()
+        for record in json.load(open(f"{folder}/{part}.json")):
+            doc = nlp.make_doc(record["text"])
+            spans = []
+            for start, end, label in record["spans"]:
+                span = doc.char_span(start, end, label=label, alignment_mode="contract")
+                span = span or doc.char_span(start, end, label=label, alignment_mode="expand")
+                if span is not None:
+                    spans.append(span)
+            doc.ents = filter_spans(spans)
+            docs.add(doc)
+        docs.to_disk(f"{folder}/{part}.spacy")
+else:
+    nlp = spacy.load(f"{folder}/model/model-best")
+    texts = [record["text"] for record in json.load(open(f"{folder}/test.json"))]
+    out = [[[e.start_char, e.end_char, e.label_] for e in doc.ents] for doc in nlp.pipe(texts)]
+    json.dump(out, open(f"{folder}/predicted.json", "w"))
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", type=Path, required=True, help="training file (DataTurks)")
+    parser.add_argument("--test", type=Path, required=True, help="held-out file (DataTurks)")
+    parser.add_argument("--spacy-python", required=True, help="an interpreter with spaCy 3")
+    parser.add_argument("--out", type=Path, default=None, help="keep the work folder here")
+    parser.add_argument("--max-steps", type=int, default=0, help="cap spaCy's steps (0: none)")
+    args = parser.parse_args(argv)
+
+    from hydra import compose, initialize_config_dir
+
+    from resume_ner.config.registry import register_configs
+    from resume_ner.data.document import Span
+    from resume_ner.data.load import load_documents, load_splits
+    from resume_ner.data.report import ValidationReport
+    from resume_ner.paths import config_dir
+    from resume_ner.train.metrics import entity_scores, format_table
+
+    register_configs()
+    with initialize_config_dir(str(config_dir()), version_base=None):
+        cfg = compose("train", overrides=["data=dataturks", f"data.path={args.train.resolve()}"])
+    splits = load_splits(cfg.data)
+    test = load_documents(args.test, cfg.data, ValidationReport())
+
+    folder = args.out or Path(tempfile.mkdtemp(prefix="spacy-baseline-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, docs in (("train", splits.train), ("val", splits.val), ("test", test)):
+        records = [
+            {"text": d.text, "spans": [[s.start, s.end, s.label] for s in d.spans]} for d in docs
+        ]
+        (folder / f"{part}.json").write_text(json.dumps(records))
+
+    def spacy(*command: str) -> None:
+        subprocess.run([args.spacy_python, *command], check=True)
+
+    spacy("-c", SPACY_CODE, "docbin", str(folder))
+    config = folder / "config.cfg"
+    spacy(
+        "-m",
+        "spacy",
+        "init",
+        "config",
+        "-l",
+        "en",
+        "-p",
+        "ner",
+        "-o",
+        "efficiency",
+        "-F",
+        str(config),
+    )
+    started = time.perf_counter()
+    spacy(
+        "-m", "spacy", "train", str(config), "-o", str(folder / "model"),
+        "--paths.train", str(folder / "train.spacy"), "--paths.dev", str(folder / "val.spacy"),
+        *(["--training.max_steps", str(args.max_steps)] if args.max_steps else []),
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    spacy("-c", SPACY_CODE, "predict", str(folder))
+
+    predicted = json.loads((folder / "predicted.json").read_text())
+    scores = entity_scores(
+        [d.spans for d in test],
+        [[Span(*span) for span in spans] for spans in predicted],
+    )
+    print(format_table(scores))
+    print(
+        f"spaCy NER: {len(splits.train)} training / {len(splits.val)} dev documents, "
+        f"{seconds:.0f} s of `spacy train`; {len(test)} test documents: micro F1 "
+        f"{scores['f1']:.3f}, macro F1 {scores['macro-f1']:.3f} (work folder: {folder})"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
