@@ -27,11 +27,11 @@ class ModelConfig:
     # Dropout on attention probabilities. It dominates a CPU training step at long windows
     # and costs nothing in accuracy here (see README, "Default recipe").
     attention_dropout: float | None = 0.0
+    hidden_dropout: float | None = None
+    classifier_dropout: float | None = None
     # Letter case and line breaks as token-type ids (resume_ner/word_features.py): auto = on
     # when the encoder has token-type embeddings (BERT, MiniLM; not DeBERTa-v3, DistilBERT).
     word_features: str = "auto"
-    hidden_dropout: float | None = None
-    classifier_dropout: float | None = None
 
 
 @dataclass
