@@ -121,6 +121,10 @@ def loop_settings(cfg: DictConfig, **changes: Any) -> LoopSettings:
     return dataclasses.replace(settings, **changes)
 
 
+def _read_bytes(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
 def prepare_model(
     cfg: DictConfig, source: str, id2label: dict[int, str]
 ) -> tuple[torch.nn.Module, bool]:
@@ -139,18 +143,18 @@ def run_training(cfg: DictConfig) -> float | None:
     """Train once and return the objective (the best validation value of hpo.objective)."""
     run_dir = cli_run_dir()
     out_dir = checkpoint_dir(cfg.training.output_dir, run_dir)
-    manifest_path = out_dir / MANIFEST
-    previous = manifest_path.read_bytes() if manifest_path.is_file() else None
+    # A refused resume must leave another run's folder as it was: keep what we overwrite.
+    kept = {name: _read_bytes(out_dir / name) for name in (MANIFEST, RESOLVED_CONFIG)}
     # The manifest exists from the first second: an output is never empty, even after a crash.
     update_manifest(out_dir, status="starting", run_dir=str(run_dir), command=sys.argv)
     try:
         return _run(cfg, run_dir, out_dir)
     except ResumeError:
-        # The folder belongs to another run: leave its manifest as that run left it.
-        if previous is None:
-            manifest_path.unlink(missing_ok=True)
-        else:
-            manifest_path.write_bytes(previous)
+        for name, content in kept.items():
+            if content is None:
+                (out_dir / name).unlink(missing_ok=True)
+            else:
+                (out_dir / name).write_bytes(content)
         raise
     except KeyboardInterrupt:
         update_manifest(out_dir, status="interrupted")
@@ -169,6 +173,8 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     from resume_ner.windows import build_windows
 
     t = cfg.training
+    (out_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
     source = resolve_pretrained(cfg.model.pretrained, cfg.model.fallback)
     check_available(source)
     if t.num_threads:
@@ -184,9 +190,8 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
         )
     data_fp = data_fingerprint(splits.train + splits.val)
     fingerprint = _fingerprint(cfg, data_fp)
-    # Refuse a foreign training state before writing a byte into its checkpoint folder.
+    # Refuse a foreign training state before writing the model files into its folder.
     resumable_state(out_dir, t.resume, fingerprint)
-    (out_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     report_path = run_dir / "validation.json"
     write_json(report_path, splits.report.to_json())
 
