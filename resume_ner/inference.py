@@ -33,16 +33,14 @@ def pad_batch(windows: Sequence[Window], pad_token_id: int) -> dict[str, np.ndar
     width = max(len(w.input_ids) for w in windows)
     input_ids = np.full((len(windows), width), pad_token_id, dtype=np.int64)
     attention_mask = np.zeros((len(windows), width), dtype=np.int64)
-    typed = windows[0].type_ids is not None
-    type_ids = np.zeros((len(windows), width), dtype=np.int64)
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if windows[0].type_ids is not None:
+        inputs["token_type_ids"] = np.zeros((len(windows), width), dtype=np.int64)
     for row, window in enumerate(windows):
         input_ids[row, : len(window.input_ids)] = window.input_ids
         attention_mask[row, : len(window.input_ids)] = 1
-        if typed:
-            type_ids[row, : len(window.input_ids)] = window.type_ids
-    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if typed:
-        inputs["token_type_ids"] = type_ids
+        if "token_type_ids" in inputs:
+            inputs["token_type_ids"][row, : len(window.input_ids)] = window.type_ids
     return inputs
 
 

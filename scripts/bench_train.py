@@ -108,10 +108,7 @@ def usable_cpus() -> int:
 
 def compose_config(args: argparse.Namespace) -> Any:
     """The train config with data=dataturks at --data, and the CLI options applied."""
-    from hydra import compose, initialize_config_dir
-
-    from resume_ner.config import register_configs
-    from resume_ner.paths import config_dir
+    from resume_ner.config.compose import compose_train
 
     overrides = ["data=dataturks", f"data.path={args.data.resolve()}"]
     for option, key in (
@@ -125,10 +122,7 @@ def compose_config(args: argparse.Namespace) -> Any:
         value = getattr(args, option)
         if value is not None:
             overrides.append(f"{key}={value}")
-    overrides += args.overrides
-    register_configs()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose("train", overrides=overrides)
+    return compose_train(overrides + args.overrides)
 
 
 def load_split(cfg: Any, args: argparse.Namespace) -> tuple[list, list, dict]:
@@ -216,30 +210,25 @@ def _model_setup(config: Any) -> dict[str, Any]:
     }
 
 
-def training_windows(
-    tokenizer: Any, train: list, t: Any, label2id: dict, word_features: bool
-) -> list:
-    from resume_ner.windows import build_windows
-
-    _, windows = build_windows(
-        tokenizer, train, t.max_length, t.stride, label2id, t.label_all_tokens, word_features
-    )
-    return windows
-
-
 def run_ours(cfg, tokenizer, source, train, id2label, label2id) -> dict[str, Any]:
     import torch
 
     from resume_ner.modeling import pick_dtype
     from resume_ner.train.loop import Trainer
-    from resume_ner.train.run import loop_settings, memory_plan, prepare_model, seed_everything
+    from resume_ner.train.run import (
+        labelled_windows,
+        loop_settings,
+        memory_plan,
+        prepare_model,
+        seed_everything,
+    )
 
     t = cfg.training
     device = torch.device("cpu")
     dtype = pick_dtype(t.precision, device)
     seed_everything(cfg.seed, t.deterministic)
     model, word_features = prepare_model(cfg, source, id2label)
-    train_windows = training_windows(tokenizer, train, t, label2id, word_features)
+    _, train_windows = labelled_windows(tokenizer, train, t, label2id, word_features)
     plan = memory_plan(t, model, device)
     log.info(
         "no validation set: the loop's per-epoch val numbers are empty; the final weights "
@@ -299,10 +288,12 @@ def run_baseline(cfg, tokenizer, source, train, id2label, label2id) -> dict[str,
     )
     from transformers.utils import logging as hf_logging
 
+    from resume_ner.train.run import labelled_windows
+
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     t = cfg.training
-    train_windows = training_windows(tokenizer, train, t, label2id, word_features=False)
+    _, train_windows = labelled_windows(tokenizer, train, t, label2id, word_features=False)
     set_seed(cfg.seed)
     model = AutoModelForTokenClassification.from_pretrained(
         source,

@@ -63,18 +63,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-steps", type=int, default=0, help="cap spaCy's steps (0: none)")
     args = parser.parse_args(argv)
 
-    from hydra import compose, initialize_config_dir
-
-    from resume_ner.config.registry import register_configs
+    from resume_ner.config.compose import compose_train
     from resume_ner.data.document import Span
     from resume_ner.data.load import load_documents, load_splits
     from resume_ner.data.report import ValidationReport
-    from resume_ner.paths import config_dir
     from resume_ner.train.metrics import entity_scores, format_table
 
-    register_configs()
-    with initialize_config_dir(str(config_dir()), version_base=None):
-        cfg = compose("train", overrides=["data=dataturks", f"data.path={args.train.resolve()}"])
+    cfg = compose_train(["data=dataturks", f"data.path={args.train.resolve()}"])
     splits = load_splits(cfg.data)
     test = load_documents(args.test, cfg.data, ValidationReport())
 

@@ -121,6 +121,17 @@ def loop_settings(cfg: DictConfig, **changes: Any) -> LoopSettings:
     return dataclasses.replace(settings, **changes)
 
 
+def labelled_windows(
+    tokenizer: Any, documents: list, t: DictConfig, label2id: dict[str, int], word_features: bool
+) -> tuple[list, list]:
+    """(encodings, windows) of annotated documents under the training.* window settings."""
+    from resume_ner.windows import build_windows
+
+    return build_windows(
+        tokenizer, documents, t.max_length, t.stride, label2id, t.label_all_tokens, word_features
+    )
+
+
 def _read_bytes(path: Path) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
@@ -170,7 +181,6 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     from resume_ner.tokenizer import load_tokenizer
     from resume_ner.train.run_metadata import data_fingerprint, flatten_config, git_commit
     from resume_ner.train.tracking import Tracker
-    from resume_ner.windows import build_windows
 
     t = cfg.training
     (out_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -200,9 +210,8 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     device = pick_device(t.device)
     dtype = pick_dtype(t.precision, device)
     model, word_features = prepare_model(cfg, source, id2label)
-    window_args = (t.max_length, t.stride, label2id, t.label_all_tokens, word_features)
-    _, train_windows = build_windows(tokenizer, splits.train, *window_args)
-    val_encodings, val_windows = build_windows(tokenizer, splits.val, *window_args)
+    _, train_windows = labelled_windows(tokenizer, splits.train, t, label2id, word_features)
+    val_encodings, val_windows = labelled_windows(tokenizer, splits.val, t, label2id, word_features)
     log.info(
         "%d training documents -> %d windows; %d validation documents; %d labels; word "
         "classes (case, line breaks) as token types: %s",

@@ -280,22 +280,13 @@ def run_commands() -> Callable[..., list[subprocess.CompletedProcess]]:
 # --------------------------------------------------------------------------- in-process
 
 
-def compose_train(overrides: Sequence[str]):
-    from hydra import compose, initialize_config_dir
-
-    from resume_ner.config.registry import register_configs
-    from resume_ner.paths import config_dir
-
-    register_configs()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
-
-
 @pytest.fixture(scope="session")
 def compose_config(tiny_overrides) -> Callable[..., Any]:
     """compose_config(*overrides, base=True): the train config the tiny runs use."""
 
     def compose(*overrides: str, base: bool = True) -> Any:
+        from resume_ner.config.compose import compose_train
+
         return compose_train(merge_overrides(tiny_overrides if base else [], overrides))
 
     return compose
@@ -318,6 +309,7 @@ def train_inprocess(monkeypatch, tiny_overrides) -> Callable[..., Any]:
     ) -> Any:
         from hydra.core.hydra_config import HydraConfig
 
+        from resume_ner.config.compose import compose_train
         from resume_ner.train.run import run_training
 
         cwd.mkdir(parents=True, exist_ok=True)
