@@ -96,10 +96,27 @@ def read_inference_bundle(folder: str | Path) -> InferenceBundle:
             f"same command) first."
         )
     label_map = read_json(path / LABEL_MAP)
+    word_features = bool(label_map.get("word_features", False))
+    if word_features:
+        _check_word_classes(path, folder)
     return InferenceBundle(
         folder=path.resolve(),
         id2label={int(k): v for k, v in label_map["id2label"].items()},
         max_length=int(label_map["max_length"]),
         stride=int(label_map["stride"]),
-        word_features=bool(label_map.get("word_features", False)),
+        word_features=word_features,
     )
+
+
+def _check_word_classes(path: Path, folder: str | Path) -> None:
+    """A model trained on another set of word classes would read every class id wrongly."""
+    from resume_ner.word_features import NUM_CLASSES
+
+    classes = read_json(path / "config.json").get("type_vocab_size")
+    if classes != NUM_CLASSES:
+        raise CheckpointError(
+            f"checkpoint={folder} was trained with {classes} word classes (config.json "
+            f"type_vocab_size) but this version of resume-ner has {NUM_CLASSES} (letter "
+            f"case x line position). Retrain it with this version, or use the version that "
+            f"trained it."
+        )

@@ -7,6 +7,7 @@ a per-label table on stdout.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from pathlib import Path
 
@@ -27,7 +28,12 @@ def evaluate_task(cfg: DictConfig) -> float:
     from resume_ner.data.load import load_inputs
     from resume_ner.data.report import ValidationReport
     from resume_ner.predictor import Predictor
-    from resume_ner.train.metrics import entity_scores, error_kinds, format_table
+    from resume_ner.train.metrics import (
+        document_counts,
+        entity_scores,
+        error_kinds,
+        format_table,
+    )
 
     predictor = Predictor(cfg.checkpoint, cfg.device, cfg.batch_size)
     report = ValidationReport()
@@ -50,6 +56,12 @@ def evaluate_task(cfg: DictConfig) -> float:
         "validation": report.to_json(),
         **scores,
         "errors": errors,
+        # in input order, for scripts/compare_evaluations.py (the hash tells it whether
+        # two evaluations scored the same documents)
+        "per_document": [
+            {"text_sha256": hashlib.sha256(d.text.encode()).hexdigest()[:16], **counts}
+            for d, counts in zip(documents, document_counts(gold, predictions), strict=True)
+        ],
     }
     out = Path(cfg.output) if cfg.output else run_dir() / RESULT_FILE
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,12 @@ from fixtures_tokenizers import minilm
 
 from resume_ner.cli import UsageError
 from resume_ner.windows import encode_text
-from resume_ner.word_features import add_feature_embeddings, use_word_features, word_classes
+from resume_ner.word_features import (
+    NUM_CLASSES,
+    add_feature_embeddings,
+    use_word_features,
+    word_classes,
+)
 
 
 def classes_of(text: str) -> list[tuple[str, int, int]]:
@@ -79,7 +84,7 @@ def test_grown_embeddings_start_as_the_pretrained_model_and_round_trip(tmp_path)
     )  # fmt: skip
     model = AutoModelForTokenClassification.from_config(config).eval()
     ids = torch.randint(5, 100, (2, 7))
-    types = torch.randint(0, 9, (2, 7))
+    types = torch.randint(0, NUM_CLASSES, (2, 7))
     with torch.no_grad():
         before = model(input_ids=ids).logits
         add_feature_embeddings(model)
@@ -87,7 +92,7 @@ def test_grown_embeddings_start_as_the_pretrained_model_and_round_trip(tmp_path)
         assert torch.allclose(model(input_ids=ids, token_type_ids=types).logits, before)
         model.base_model.embeddings.token_type_embeddings.weight[types[0, 0]] += 1.0  # trained
         trained = model(input_ids=ids, token_type_ids=types).logits
-    assert model.config.type_vocab_size == 9
+    assert model.config.type_vocab_size == NUM_CLASSES == 9
     assert not torch.allclose(trained, before)
 
     model.save_pretrained(str(tmp_path), safe_serialization=True)

@@ -90,6 +90,9 @@ class TrainingConfig:
     stride: int = 32
     label_all_tokens: bool = False
     early_stopping_patience: int | None = 3
+    # Exponential moving average of the weights, used for validation and the checkpoint
+    # (0: off; 0.99 averages over roughly the last 100 optimizer steps).
+    ema_decay: float = 0.0
     # auto | cpu | cuda | mps
     device: str = "auto"
     # auto (bf16 where the device supports it, else fp16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32

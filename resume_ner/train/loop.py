@@ -9,6 +9,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from resume_ner.checkpoints import METRICS, STATE_DIR, update_manifest, write_json
 from resume_ner.data.document import Document
 from resume_ner.modeling import autocast, torch_forward
+from resume_ner.train.averaging import WeightAverage
 from resume_ner.train.batches import collate, epoch_batches, micro_batches
 from resume_ner.train.memory import MemoryPlan
 from resume_ner.train.state import Progress, find_state, load_state, read_fingerprint, save_state
@@ -74,6 +76,8 @@ class LoopSettings:
     objective: str
     maximize: bool
     log_every_steps: int
+    # Decay of the exponential moving average of the weights; 0 turns averaging off.
+    ema_decay: float = 0.0
 
 
 @dataclass
@@ -168,6 +172,7 @@ class Trainer:
         fused = device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.AdamW(_param_groups(model, settings), fused=fused)
         self.scheduler = _linear_schedule(self.optimizer, int(settings.warmup_ratio * total), total)
+        self.average = WeightAverage(self.model, settings.ema_decay) if settings.ema_decay else None
 
     # -- evaluation -------------------------------------------------------------------
     def evaluate(self) -> tuple[dict[str, float], dict[str, Any]]:
@@ -233,16 +238,22 @@ class Trainer:
         return value > best if self.s.maximize else value < best
 
     # -- the loop -----------------------------------------------------------------------
+    def _averaged_weights(self) -> AbstractContextManager:
+        """Validation and the saved checkpoint see the weight average when there is one."""
+        return self.average.swapped_in(self.model) if self.average else nullcontext()
+
     def _resume(self) -> Progress:
         found = resumable_state(self.out_dir, self.s.resume, self.fingerprint)
         if found is None:
             shutil.rmtree(self.out_dir / STATE_DIR, ignore_errors=True)
             return Progress()
-        progress = load_state(found, self.model, self.optimizer, self.scheduler)
+        progress = load_state(found, self.model, self.optimizer, self.scheduler, self.average)
         log.info("Resuming from %s after epoch %d", found, progress.epochs_completed)
         return progress
 
     def fit(self) -> FitResult:
+        """Train to the last epoch (or early stop); the model then holds the final weights,
+        the weight average when training.ema_decay is on."""
         progress = self._resume()
         resumed_from = progress.epochs_completed
         best_metrics: dict[str, Any] = {}
@@ -281,6 +292,8 @@ class Trainer:
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
+                if self.average is not None:
+                    self.average.update(self.model)
                 progress.optimizer_steps += 1
                 epoch_loss += step_loss
                 if bar is not None:
@@ -300,7 +313,8 @@ class Trainer:
             elapsed = time.perf_counter() - started
             tokens += epoch_tokens
             seconds += elapsed
-            metrics, scores = self.evaluate()
+            with self._averaged_weights():
+                metrics, scores = self.evaluate()
             metrics.update(
                 train_loss=epoch_loss / max(1, len(batches)),
                 train_tokens_per_second=epoch_tokens / elapsed if elapsed else 0.0,
@@ -324,7 +338,8 @@ class Trainer:
                 progress.best_objective, progress.best_epoch = objective, epoch
                 progress.epochs_without_improvement = 0
                 best_metrics, progress.best_scores = metrics, scores
-                self.on_best(epoch, {"metrics": metrics, "scores": scores})
+                with self._averaged_weights():
+                    self.on_best(epoch, {"metrics": metrics, "scores": scores})
             else:
                 progress.epochs_without_improvement += 1
             if self.s.patience and progress.epochs_without_improvement >= self.s.patience:
@@ -339,6 +354,7 @@ class Trainer:
                 self.scheduler,
                 progress,
                 self.fingerprint,
+                self.average,
             )
             write_json(
                 self.out_dir / METRICS,
@@ -355,6 +371,10 @@ class Trainer:
                 best_epoch=progress.best_epoch,
                 best_objective=progress.best_objective,
             )
+        if self.average is not None:
+            # What training produced is the average: the model now holds it, as validation
+            # and the checkpoint saw it (the benchmark scores these final weights).
+            self.average.copy_to(self.model)
         return FitResult(
             best_objective=progress.best_objective,
             best_epoch=progress.best_epoch,

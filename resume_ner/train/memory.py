@@ -99,6 +99,7 @@ def estimate_peak_bytes(
     seq_len: int,
     param_bytes: int = 4,
     activation_bytes: int = 4,
+    average_bytes: int = 0,
 ) -> int:
     """A conservative estimate of the peak memory of one AdamW training step, in bytes.
 
@@ -107,7 +108,8 @@ def estimate_peak_bytes(
 
         static      = P * (2 * param_bytes      # weights + gradients
                            + 8                  # AdamW exp_avg + exp_avg_sq, fp32
-                           + param_bytes)       # the foreach optimizer's temporaries
+                           + param_bytes        # the foreach optimizer's temporaries
+                           + average_bytes)     # the weight average, 4 when kept (fp32)
         per_layer   = B*S*(10*h + 3*i) + 3*B*a*S^2          # elements kept for backward
         activations = activation_bytes * ((L + 1) * per_layer   # +1: backward's working set
                                           + 4*B*S*h             # embeddings, LayerNorm, dropout
@@ -128,7 +130,7 @@ def estimate_peak_bytes(
         raise ValueError(f"micro_batch and seq_len must be positive, got {micro_batch}, {seq_len}")
     d = model_dimensions(config)
     params = num_parameters if num_parameters > 0 else estimate_num_parameters(config)
-    static = params * (2 * param_bytes + ADAM_STATE_BYTES + param_bytes)
+    static = params * (2 * param_bytes + ADAM_STATE_BYTES + param_bytes + average_bytes)
     tokens = micro_batch * seq_len
     per_layer = tokens * (HIDDEN_TERMS * d["hidden"] + INTERMEDIATE_TERMS * d["intermediate"])
     per_layer += ATTENTION_MAPS * micro_batch * d["heads"] * seq_len * seq_len
@@ -208,6 +210,7 @@ def plan_batch(
     budget_gb: float | None,
     param_bytes: int = 4,
     activation_bytes: int = 4,
+    average_bytes: int = 0,
 ) -> MemoryPlan:
     """The micro-batch and accumulation to train with under the memory budget.
 
@@ -234,7 +237,7 @@ def plan_batch(
 
     def estimate(micro: int) -> int:
         return estimate_peak_bytes(
-            config, num_parameters, micro, seq_len, param_bytes, activation_bytes
+            config, num_parameters, micro, seq_len, param_bytes, activation_bytes, average_bytes
         )
 
     requested = estimate(batch_size)

@@ -90,6 +90,24 @@ def entity_scores(
     }
 
 
+def document_counts(
+    gold: Sequence[Iterable[SpanLike]], pred: Sequence[Iterable[SpanLike]]
+) -> list[dict[str, int]]:
+    """Per document: gold, predicted and correct entity counts (for a bootstrap over
+    documents, scripts/compare_evaluations.py); their sums give entity_scores' micro P/R."""
+    counts = []
+    for gold_spans, pred_spans in zip(gold, pred, strict=True):
+        gold_keys, pred_keys = _keys(gold_spans), _keys(pred_spans)
+        counts.append(
+            {
+                "gold": len(gold_keys),
+                "predicted": len(pred_keys),
+                "correct": len(gold_keys & pred_keys),
+            }
+        )
+    return counts
+
+
 def error_kinds(
     gold: Sequence[Iterable[SpanLike]], pred: Sequence[Iterable[SpanLike]]
 ) -> dict[str, dict[str, int]]:

@@ -94,6 +94,7 @@ def memory_plan(t: DictConfig, model: torch.nn.Module, device: torch.device) -> 
         device=device.type,
         fraction=t.memory_fraction,
         budget_gb=t.memory_budget_gb,
+        average_bytes=4 if t.ema_decay else 0,
     )
 
 
@@ -117,6 +118,7 @@ def loop_settings(cfg: DictConfig, **changes: Any) -> LoopSettings:
         objective=cfg.hpo.objective.metric,
         maximize=cfg.hpo.objective.goal == "maximize",
         log_every_steps=t.log_every_steps,
+        ema_decay=t.ema_decay,
     )
     return dataclasses.replace(settings, **changes)
 

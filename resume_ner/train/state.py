@@ -18,8 +18,10 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from resume_ner.checkpoints import read_json, write_json
+from resume_ner.train.averaging import WeightAverage
 
 STATE_FILE = "state.json"
+AVERAGE_FILE = "average.safetensors"
 
 
 @dataclass
@@ -92,6 +94,7 @@ def save_state(
     scheduler: Any,
     progress: Progress,
     fingerprint: str,
+    average: WeightAverage | None = None,
 ) -> None:
     """Write the state of a completed epoch, replacing the previous one atomically."""
     tmp = folder.with_name(folder.name + ".tmp")
@@ -102,6 +105,8 @@ def save_state(
     save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
     rng_tensors, rng_meta = _rng_state()
     save_file(rng_tensors, str(tmp / "rng.safetensors"))
+    if average is not None:
+        save_file(average.state_tensors(), str(tmp / AVERAGE_FILE))
     write_json(
         tmp / STATE_FILE,
         {
@@ -133,9 +138,14 @@ def read_fingerprint(folder: Path) -> str | None:
 
 
 def load_state(
-    folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+    folder: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    average: WeightAverage | None = None,
 ) -> Progress:
-    """Restore model, optimizer, scheduler and RNG from `folder`; return the loop counters."""
+    """Restore model, optimizer, scheduler, RNG and weight average from `folder`; return the
+    loop counters."""
     meta = read_json(folder / STATE_FILE)
     load_model(model, str(folder / "model.safetensors"))
     _restore_optimizer(
@@ -143,4 +153,10 @@ def load_state(
     )
     scheduler.load_state_dict(meta["scheduler"])
     _restore_rng(load_file(str(folder / "rng.safetensors")), meta["rng"])
-    return Progress(**meta["progress"])
+    progress = Progress(**meta["progress"])
+    if average is not None:
+        # One average update per optimizer step, so the step count is the update count.
+        average.load_state_tensors(
+            load_file(str(folder / AVERAGE_FILE)), updates=progress.optimizer_steps
+        )
+    return progress

@@ -11,6 +11,7 @@ failure go through the real command line.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,6 +27,8 @@ EVALUATE = [sys.executable, "-m", "resume_ner.evaluate"]
 ERROR_CASES = {
     "absent_checkpoint": ("no such folder",),
     "interrupted_checkpoint": ("no trained model yet", "after 0 completed epoch(s)"),
+    # a checkpoint of a version with another set of word classes
+    "other_word_classes": ("was trained with 45 word classes", "has 9", "Retrain it"),
     "missing_input": ("does not exist", "missing.txt"),
     "broken_input": ("broken.jsonl:2", "invalid JSON"),
     "broken_evaluation_data": ("broken.jsonl:2", "invalid JSON"),
@@ -73,6 +76,10 @@ def cli(cli_run, run_commands, tmp_path_factory) -> SimpleNamespace:
     )
     interrupted = root / "interrupted" / "checkpoint"
     update_manifest(interrupted, status="training", current_epoch=1)
+    other = root / "other" / "checkpoint"
+    shutil.copytree(ckpt, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "type_vocab_size": 45}))
 
     out = root / "out"
     inputs = {
@@ -107,6 +114,12 @@ def cli(cli_run, run_commands, tmp_path_factory) -> SimpleNamespace:
         f"checkpoint={interrupted}",
         f"input={root / 'single.txt'}",
         f"output={out / 'interrupted_checkpoint.jsonl'}",
+    ]
+    commands["other_word_classes"] = [
+        *PREDICT,
+        f"checkpoint={other}",
+        f"input={root / 'single.txt'}",
+        f"output={out / 'other_word_classes.jsonl'}",
     ]
     commands["missing_input"] = [
         *PREDICT,

@@ -29,6 +29,8 @@ RESUME_OVERRIDES = (
     f"training.epochs={EPOCHS}",
     "training.num_threads=1",
     "training.deterministic=true",
+    # The weight average is part of the state: a resume that lost it would end elsewhere.
+    "training.ema_decay=0.9",
 )
 # Wall-clock measurements: they differ between any two runs.
 TIMING_KEYS = {"train_tokens_per_second"}
@@ -62,6 +64,9 @@ def _snapshot(run_dir: Path) -> SimpleNamespace:
         else None,
         optimizer=_tensors(ckpt / "training_state" / "optimizer.safetensors")
         if (ckpt / "training_state" / "optimizer.safetensors").is_file()
+        else None,
+        average=_tensors(ckpt / "training_state" / "average.safetensors")
+        if (ckpt / "training_state" / "average.safetensors").is_file()
         else None,
         best_model=_tensors(ckpt / "model.safetensors")
         if (ckpt / "model.safetensors").is_file()
@@ -166,6 +171,7 @@ def test_resumed_run_equals_uninterrupted_run(killed_and_resumed):
     for name, expected in (
         ("weights", reference.weights),
         ("optimizer", reference.optimizer),
+        ("average", reference.average),
         ("best_model", reference.best_model),
     ):
         actual = getattr(resumed, name)
