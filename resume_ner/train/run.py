@@ -101,6 +101,11 @@ def memory_plan(t: DictConfig, model: torch.nn.Module, device: torch.device) -> 
 def loop_settings(cfg: DictConfig, **changes: Any) -> LoopSettings:
     """The loop's settings from the composed config (`changes` replace single fields)."""
     t = cfg.training
+    if not (t.ema_decay == 0 or 0 < t.ema_decay < 1):
+        raise UsageError(
+            f"training.ema_decay={t.ema_decay}: use 0 (no weight average) or a decay in (0, 1), "
+            f"e.g. 0.99"
+        )
     settings = LoopSettings(
         epochs=t.epochs,
         learning_rate=t.learning_rate,
@@ -186,6 +191,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
 
     t = cfg.training
     (out_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    settings = loop_settings(cfg)  # checks the settings before anything slow
 
     source = resolve_pretrained(cfg.model.pretrained, cfg.model.fallback)
     check_available(source)
@@ -265,7 +271,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
             val_encodings=val_encodings,
             val_windows=val_windows,
             id2label=id2label,
-            settings=loop_settings(cfg),
+            settings=settings,
             plan=plan,
             device=device,
             dtype=dtype,
