@@ -16,6 +16,14 @@ from contextlib import contextmanager
 import torch
 
 
+@torch.no_grad()
+def _assign(model: torch.nn.Module, values: dict[str, torch.Tensor]) -> None:
+    """Copy `values` into the model's parameters of the same names."""
+    params = dict(model.named_parameters())
+    for name, value in values.items():
+        params[name].copy_(value)
+
+
 class WeightAverage:
     """Shadow copies of the trainable parameters, updated after every optimizer step.
 
@@ -42,25 +50,20 @@ class WeightAverage:
             if name in self.shadow:
                 self.shadow[name].lerp_(p.detach().float(), 1.0 - d)
 
-    @torch.no_grad()
     def copy_to(self, model: torch.nn.Module) -> None:
         """Overwrite the model's averaged parameters with the average."""
-        params = dict(model.named_parameters())
-        for name, value in self.shadow.items():
-            params[name].copy_(value)
+        _assign(model, self.shadow)
 
     @contextmanager
     def swapped_in(self, model: torch.nn.Module) -> Iterator[None]:
         """The model holds the averaged weights inside the block, its own ones after it."""
         params = dict(model.named_parameters())
         raw = {name: params[name].detach().clone() for name in self.shadow}
-        self.copy_to(model)
+        _assign(model, self.shadow)
         try:
             yield
         finally:
-            with torch.no_grad():
-                for name, value in raw.items():
-                    params[name].copy_(value)
+            _assign(model, raw)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {name: t.contiguous().cpu() for name, t in self.shadow.items()}
