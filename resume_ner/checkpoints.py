@@ -6,7 +6,8 @@ Layout (written by training, read by predict, evaluate, convert and serve):
       manifest.json          written when the run starts, updated every epoch
       model.safetensors      the best model by the objective, with config.json
       tokenizer.json ...     tokenizer files
-      label_map.json         id2label, and the window settings used in training
+      label_map.json         id2label, the window settings used in training, and the
+                             span conventions learned from its annotations
       metrics.json           best-epoch metrics and the per-epoch history
       resolved_config.yaml   the full config of the run
       training_state/        the last completed epoch, for resuming (safetensors + JSON)
@@ -19,9 +20,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from resume_ner.span_conventions import SpanConventions
 
 AZURE_OUTPUT_ENV = "AZURE_ML_OUTPUT_checkpoint"
 MANIFEST = "manifest.json"
@@ -71,6 +74,9 @@ class InferenceBundle:
     max_length: int
     stride: int
     word_features: bool = False  # the model reads word classes as token_type_ids
+    # Learned in training (resume_ner.span_conventions). Checkpoints written before them
+    # have none, and decode as they were validated.
+    conventions: SpanConventions = field(default_factory=SpanConventions)
 
 
 def read_inference_bundle(folder: str | Path) -> InferenceBundle:
@@ -99,13 +105,21 @@ def read_inference_bundle(folder: str | Path) -> InferenceBundle:
     word_features = bool(label_map.get("word_features", False))
     if word_features:
         _check_word_classes(path, folder)
-    return InferenceBundle(
-        folder=path.resolve(),
-        id2label={int(k): v for k, v in label_map["id2label"].items()},
-        max_length=int(label_map["max_length"]),
-        stride=int(label_map["stride"]),
-        word_features=word_features,
-    )
+    try:
+        return InferenceBundle(
+            folder=path.resolve(),
+            id2label={int(k): v for k, v in label_map["id2label"].items()},
+            max_length=int(label_map["max_length"]),
+            stride=int(label_map["stride"]),
+            word_features=word_features,
+            conventions=SpanConventions.from_json(label_map.get("span_conventions", {})),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(
+            f"{path / LABEL_MAP} is malformed ({type(exc).__name__}: {exc}); training writes "
+            f"id2label, max_length, stride, word_features and span_conventions there. "
+            f"Restore the file from the run that wrote it, or retrain."
+        ) from exc
 
 
 def _check_word_classes(path: Path, folder: str | Path) -> None:

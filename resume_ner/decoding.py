@@ -6,7 +6,10 @@
    probabilities; `viterbi_tags` picks the most probable valid BIO sequence over the words
    (an I-X only after B-X or I-X), so one doubtful word inside an entity does not cut it
    in two the way a per-word argmax does; a span covers every sub-token of its words and
-   is trimmed of whitespace.
+   is trimmed of whitespace. The span conventions learned from the training annotations
+   (resume_ner.span_conventions) then decide two kinds of boundary: neighbouring spans of
+   one label that the annotators write as one are joined, and a label they never continue
+   across a line break ends there.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from resume_ner.span_conventions import SpanConventions
 from resume_ner.windows import DocumentEncoding, Window
 
 
@@ -124,9 +128,11 @@ def decode_spans(
     encoding: DocumentEncoding,
     token_probs: np.ndarray,
     id2label: Mapping[int, str],
+    conventions: SpanConventions | None = None,
 ) -> list[PredictedSpan]:
     """Character spans from per-token probabilities, decided word by word (Viterbi, BIO).
 
+    conventions: the joins and single-line labels learned in training; None applies none.
     score: the mean, over the span's words, of the probability of each word's decoded tag.
     """
     num_words = encoding.num_words
@@ -141,7 +147,8 @@ def decode_spans(
     extents = encoding.word_extents().tolist()
     confidence = confidence.tolist()
 
-    spans: list[PredictedSpan] = []
+    # (start, end, label, the confidence of each word) of each span so far
+    pieces: list[tuple[int, int, str, list[float]]] = []
     label: str | None = None
     start = end = 0
     scores: list[float] = []
@@ -153,12 +160,27 @@ def decode_spans(
                 s += 1
             while e > s and text[e - 1].isspace():
                 e -= 1
-            if s < e:
-                spans.append(PredictedSpan(int(s), int(e), label, float(np.mean(scores))))
+            if s >= e:
+                return
+            if conventions is not None and pieces and pieces[-1][2] == label:
+                prev_start, prev_end, _, prev_scores = pieces[-1]
+                if conventions.joinable(label, text[prev_end:s]):
+                    pieces[-1] = (prev_start, e, label, prev_scores + scores)
+                    return
+            pieces.append((s, e, label, scores))
 
+    single_line = set(conventions.single_line) if conventions is not None else set()
     for word in range(num_words):
         tag = tags[word]
         word_start, word_end = extents[word]
+        # A single-line label's span ends at a line break, even where the model continues it.
+        if (
+            tag.startswith("I-")
+            and tag[2:] in single_line
+            and 0 <= end <= word_start
+            and "\n" in text[end:word_start]
+        ):
+            tag = "B-" + tag[2:]
         if tag == "O" or tag.startswith("B-"):  # Viterbi tags are valid BIO
             close()
             label, scores = None, []
@@ -172,4 +194,4 @@ def decode_spans(
             end = max(end, word_end)
         scores.append(confidence[word])
     close()
-    return spans
+    return [PredictedSpan(int(s), int(e), lab, float(np.mean(sc))) for s, e, lab, sc in pieces]

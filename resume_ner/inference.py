@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from resume_ner.decoding import PredictedSpan, decode_spans, merge_windows
+from resume_ner.span_conventions import SpanConventions
 from resume_ner.windows import DocumentEncoding, Window, build_windows
 
 Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
@@ -75,6 +76,7 @@ def decode_documents(
     windows: Sequence[Window],
     probabilities: Sequence[np.ndarray],
     id2label: Mapping[int, str],
+    conventions: SpanConventions | None = None,
 ) -> list[list[PredictedSpan]]:
     """Merge each document's window probabilities and decode them into spans."""
     per_doc: list[list[int]] = [[] for _ in texts]
@@ -89,7 +91,7 @@ def decode_documents(
         token_probs = merge_windows(
             len(encoding), [windows[k] for k in ks], [probabilities[k] for k in ks]
         )
-        results.append(decode_spans(text, encoding, token_probs, id2label))
+        results.append(decode_spans(text, encoding, token_probs, id2label, conventions))
     return results
 
 
@@ -102,9 +104,12 @@ def predict_texts(
     stride: int,
     batch_size: int,
     word_features: bool = False,
+    conventions: SpanConventions | None = None,
 ) -> list[list[PredictedSpan]]:
     """Predicted spans for each text, in the order of `texts` (word_features: the model reads
-    word classes as token_type_ids, as its checkpoint's label map says)."""
+    word classes as token_type_ids; conventions: the span conventions learned in training;
+    both as the
+    checkpoint's label map says)."""
     texts = list(texts)
     if not texts:
         return []
@@ -115,4 +120,4 @@ def predict_texts(
     if pad_token_id is None:
         pad_token_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
     probabilities = window_probabilities(windows, forward, pad_token_id, batch_size)
-    return decode_documents(texts, encodings, windows, probabilities, id2label)
+    return decode_documents(texts, encodings, windows, probabilities, id2label, conventions)

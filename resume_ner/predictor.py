@@ -45,4 +45,5 @@ class Predictor:
             stride=self.stride,
             batch_size=self.batch_size,
             word_features=self.bundle.word_features,
+            conventions=self.bundle.conventions,
         )

@@ -46,7 +46,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from resume_ner.span_conventions import SpanConventions
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "dataturks" / "train.jsonl"
@@ -174,7 +177,13 @@ def training_summary(t: Any) -> dict[str, Any]:
 
 # -- one system in this process -----------------------------------------------------------
 def score(
-    model: Any, tokenizer: Any, held_out: list, id2label: dict, t: Any, word_features: bool
+    model: Any,
+    tokenizer: Any,
+    held_out: list,
+    id2label: dict,
+    t: Any,
+    word_features: bool,
+    conventions: SpanConventions | None,
 ) -> dict[str, Any]:
     """Entity scores of `model` on the held-out documents: the same code for both systems."""
     import torch
@@ -194,6 +203,7 @@ def score(
         stride=t.stride,
         batch_size=t.eval_batch_size,
         word_features=word_features,
+        conventions=conventions,
     )
     scores = entity_scores([d.spans for d in held_out], predictions)
     scores["eval_seconds"] = time.perf_counter() - started
@@ -394,6 +404,7 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from resume_ner.model_source import check_available, resolve_pretrained
+    from resume_ner.span_conventions import learn_conventions
     from resume_ner.tokenizer import load_tokenizer
     from resume_ner.train.run import label_maps
 
@@ -412,7 +423,10 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     result = runner(cfg, tokenizer, source, train, id2label, label2id)
     wall = time.perf_counter() - started
-    scores = score(result.pop("model"), tokenizer, held_out, id2label, t, result["word_features"])
+    # As run.py; the baseline's spans are decoded the same way, so only training differs.
+    conventions = learn_conventions(train) if t.learn_span_conventions else None
+    model = result.pop("model")
+    scores = score(model, tokenizer, held_out, id2label, t, result["word_features"], conventions)
     return {
         "system": system,
         "micro_f1": scores["f1"],

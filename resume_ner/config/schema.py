@@ -93,6 +93,9 @@ class TrainingConfig:
     # Exponential moving average of the weights, used for validation and the checkpoint
     # (0: off; 0.99 averages over roughly the last 100 optimizer steps).
     ema_decay: float = 0.0
+    # Learn from the training spans which neighbouring spans of a label are one and which
+    # labels never cross a line break, and decode by them (resume_ner/span_conventions.py).
+    learn_span_conventions: bool = True
     # auto | cpu | cuda | mps
     device: str = "auto"
     # auto (bf16 where the device supports it, else fp16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32

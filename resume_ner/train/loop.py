@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from resume_ner.checkpoints import METRICS, STATE_DIR, update_manifest, write_json
 from resume_ner.data.document import Document
 from resume_ner.modeling import autocast, torch_forward
+from resume_ner.span_conventions import SpanConventions
 from resume_ner.train.averaging import WeightAverage
 from resume_ner.train.batches import collate, epoch_batches, micro_batches
 from resume_ner.train.memory import MemoryPlan
@@ -147,6 +148,7 @@ class Trainer:
         fingerprint: str,
         on_epoch: Callable[[int, dict[str, float]], None] = lambda epoch, metrics: None,
         on_best: Callable[[int, dict[str, Any]], None] = lambda epoch, scores: None,
+        conventions: SpanConventions | None = None,
     ) -> None:
         self.model = model.to(device)
         self.tokenizer = tokenizer
@@ -163,6 +165,7 @@ class Trainer:
         self.fingerprint = fingerprint
         self.on_epoch = on_epoch
         self.on_best = on_best
+        self.conventions = conventions
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         lengths = [len(w.input_ids) for w in train_windows]
         self._lengths = lengths
@@ -199,6 +202,7 @@ class Trainer:
             self.val_windows,
             probabilities,
             self.id2label,
+            self.conventions,
         )
         scores = entity_scores([d.spans for d in self.val_documents], predictions)
         metrics = flat_metrics(scores, prefix="val_")

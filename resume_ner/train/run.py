@@ -28,6 +28,7 @@ from resume_ner.checkpoints import (
 from resume_ner.cli import UsageError, reporting_user_errors
 from resume_ner.cli import run_dir as cli_run_dir
 from resume_ner.modeling import build_model, count_parameters, pick_device, pick_dtype
+from resume_ner.span_conventions import SpanConventions, learn_conventions
 from resume_ner.train.loop import FitResult, LoopSettings, ResumeError, Trainer, resumable_state
 from resume_ner.train.memory import MemoryPlan, plan_batch
 
@@ -231,6 +232,14 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     )
 
     plan = memory_plan(t, model, device)
+    conventions = learn_conventions(splits.train) if t.learn_span_conventions else None
+    if conventions is not None:
+        log.info(
+            "span conventions of the training annotations: labels that end at a line "
+            "break: %s; gaps across which neighbouring spans are one: %s",
+            ", ".join(conventions.single_line) or "none",
+            "; ".join(f"{label} {gaps}" for label, gaps in conventions.joins.items()) or "none",
+        )
 
     tokenizer.save_pretrained(str(out_dir))
     write_json(
@@ -241,6 +250,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
             "stride": t.stride,
             "label_all_tokens": t.label_all_tokens,
             "word_features": word_features,
+            "span_conventions": (conventions or SpanConventions()).to_json(),
         },
     )
 
@@ -279,6 +289,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
             fingerprint=fingerprint,
             on_epoch=lambda epoch, metrics: tracker.log_metrics(metrics, step=epoch),
             on_best=on_best,
+            conventions=conventions,
         )
         result = trainer.fit()
         update_manifest(

@@ -100,6 +100,14 @@ def test_checkpoint_holds_model_tokenizer_metrics_config_manifest_and_state(
     # The tiny BERT has token-type embeddings: word classes ride on them (9 rows).
     assert label_map["word_features"] is True
     assert config["type_vocab_size"] == 9
+    # The span conventions learned from the training split; the sample marks each skill of
+    # a list as its own span, so ", " must not join Skills.
+    from resume_ner.data.load import load_splits
+    from resume_ner.span_conventions import learn_conventions
+
+    learned = learn_conventions(load_splits(resolved.data).train)
+    assert label_map["span_conventions"] == learned.to_json()
+    assert learned.joins["Skills"] and ", " not in learned.joins["Skills"]
 
     from safetensors import safe_open
 
