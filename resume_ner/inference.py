@@ -108,8 +108,7 @@ def predict_texts(
 ) -> list[list[PredictedSpan]]:
     """Predicted spans for each text, in the order of `texts` (word_features: the model reads
     word classes as token_type_ids; conventions: the span conventions learned in training;
-    both as the
-    checkpoint's label map says)."""
+    both as the checkpoint's label map says)."""
     texts = list(texts)
     if not texts:
         return []
