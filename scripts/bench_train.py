@@ -24,7 +24,8 @@ only training differs.
   linear schedule with the same warm-up ratio, DataCollatorForTokenClassification (dynamic
   padding), random sampling, fp32, over the SAME training windows; final weights scored.
 * Score: entity micro/macro F1 on the held-out documents with resume_ner.inference
-  .predict_texts + resume_ner.train.metrics.entity_scores, fp32, for both models.
+  .predict_texts + resume_ner.train.metrics.entity_scores, fp32, for both models, decoded
+  with the span conventions learned from the training documents (as a training run does).
 * Throughput: non-padding training tokens / training seconds (the epochs' step loops only;
   model loading, evaluation and checkpoint writing excluded).
 * Peak RSS: each system runs in its own child process (this script with --only SYSTEM);
