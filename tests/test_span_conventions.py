@@ -90,8 +90,8 @@ def fragmented(text: str) -> tuple[object, np.ndarray]:
     word, with O for punctuation; each word's head gets probability 0.6 + its index / 100."""
     encoding = encode_text(minilm(), text)
     probs = np.full((len(encoding), len(TAGS)), 1e-3)
-    for word, head in enumerate(encoding.word_heads()):
-        start, end = encoding.word_extents()[word]
+    extents = encoding.word_extents()
+    for word, (head, (start, end)) in enumerate(zip(encoding.word_heads(), extents, strict=True)):
         is_word = re.fullmatch(r"\w+", text[start:end]) is not None
         probs[head, TAGS.index("B-Skills" if is_word else "O")] = 0.6 + word / 100
     return encoding, probs
