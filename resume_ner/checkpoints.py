@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from resume_ner.decoding import check_min_span_score
 from resume_ner.span_conventions import SpanConventions
 
 AZURE_OUTPUT_ENV = "AZURE_ML_OUTPUT_checkpoint"
@@ -77,6 +78,8 @@ class InferenceBundle:
     # Learned in training (resume_ner.span_conventions). Checkpoints written before them
     # have none, and decode as they were validated.
     conventions: SpanConventions = field(default_factory=SpanConventions)
+    # Spans scoring under it are dropped (training.min_span_score); 0 for older checkpoints.
+    min_span_score: float = 0.0
 
 
 def read_inference_bundle(folder: str | Path) -> InferenceBundle:
@@ -113,12 +116,15 @@ def read_inference_bundle(folder: str | Path) -> InferenceBundle:
             stride=int(label_map["stride"]),
             word_features=word_features,
             conventions=SpanConventions.from_json(label_map.get("span_conventions", {})),
+            min_span_score=check_min_span_score(
+                label_map.get("min_span_score", 0.0), "min_span_score"
+            ),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(
             f"{path / LABEL_MAP} is malformed ({type(exc).__name__}: {exc}); training writes "
-            f"id2label, max_length, stride, word_features and span_conventions there. "
-            f"Restore the file from the run that wrote it, or retrain."
+            f"id2label, max_length, stride, word_features, span_conventions and "
+            f"min_span_score there. Restore the file from the run that wrote it, or retrain."
         ) from exc
 
 

@@ -9,7 +9,8 @@
    is trimmed of whitespace. The span conventions learned from the training annotations
    (resume_ner.span_conventions) then decide two kinds of boundary: neighbouring spans of
    one label that the annotators write as one are joined, and a label they never continue
-   across a line break ends there.
+   across a line break ends there. Last, a span whose score is under `min_score` is
+   dropped: the tagger itself rates it more likely not to be that entity.
 """
 
 from __future__ import annotations
@@ -123,17 +124,30 @@ def viterbi_tags(log_probs: np.ndarray, labels: Sequence[str]) -> list[int]:
     return path[::-1]
 
 
+def check_min_span_score(value: float, setting: str) -> float:
+    """`value` as a float; ValueError naming `setting` when it is not a score in [0, 1]."""
+    score = float(value)
+    if not 0.0 <= score <= 1.0:
+        raise ValueError(
+            f"{setting}={value}: give a span score in [0, 1]. 0 keeps every span; 0.5, the "
+            f"default, drops the spans the model rates more likely wrong than right."
+        )
+    return score
+
+
 def decode_spans(
     text: str,
     encoding: DocumentEncoding,
     token_probs: np.ndarray,
     id2label: Mapping[int, str],
     conventions: SpanConventions | None = None,
+    min_score: float = 0.0,
 ) -> list[PredictedSpan]:
     """Character spans from per-token probabilities, decided word by word (Viterbi, BIO).
 
     conventions: the joins and single-line labels learned in training; None applies none.
-    score: the mean, over the span's words, of the probability of each word's decoded tag.
+    score: the mean, over the span's words, of the probability of each word's decoded tag;
+    spans scoring under min_score are dropped (after the joins, which can lift a piece).
     """
     num_words = encoding.num_words
     if num_words == 0:
@@ -194,4 +208,5 @@ def decode_spans(
             end = max(end, word_end)
         scores.append(confidence[word])
     close()
-    return [PredictedSpan(int(s), int(e), lab, float(np.mean(sc))) for s, e, lab, sc in pieces]
+    spans = [PredictedSpan(int(s), int(e), lab, float(np.mean(sc))) for s, e, lab, sc in pieces]
+    return [span for span in spans if span.score >= min_score]

@@ -27,7 +27,7 @@ def evaluate_task(cfg: DictConfig) -> float:
     from resume_ner.data.document import Span
     from resume_ner.data.load import load_inputs
     from resume_ner.data.report import ValidationReport
-    from resume_ner.predictor import Predictor
+    from resume_ner.predictor import Predictor, min_span_score_override
     from resume_ner.train.metrics import (
         document_counts,
         entity_scores,
@@ -35,7 +35,9 @@ def evaluate_task(cfg: DictConfig) -> float:
         format_table,
     )
 
-    predictor = Predictor(cfg.checkpoint, cfg.device, cfg.batch_size)
+    predictor = Predictor(
+        cfg.checkpoint, cfg.device, cfg.batch_size, min_span_score=min_span_score_override(cfg)
+    )
     report = ValidationReport()
     documents = [d for docs in load_inputs(cfg.data, report).values() for d in docs]
     if not documents:

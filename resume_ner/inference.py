@@ -77,6 +77,7 @@ def decode_documents(
     probabilities: Sequence[np.ndarray],
     id2label: Mapping[int, str],
     conventions: SpanConventions | None = None,
+    min_score: float = 0.0,
 ) -> list[list[PredictedSpan]]:
     """Merge each document's window probabilities and decode them into spans."""
     per_doc: list[list[int]] = [[] for _ in texts]
@@ -91,7 +92,7 @@ def decode_documents(
         token_probs = merge_windows(
             len(encoding), [windows[k] for k in ks], [probabilities[k] for k in ks]
         )
-        results.append(decode_spans(text, encoding, token_probs, id2label, conventions))
+        results.append(decode_spans(text, encoding, token_probs, id2label, conventions, min_score))
     return results
 
 
@@ -105,10 +106,11 @@ def predict_texts(
     batch_size: int,
     word_features: bool = False,
     conventions: SpanConventions | None = None,
+    min_score: float = 0.0,
 ) -> list[list[PredictedSpan]]:
     """Predicted spans for each text, in the order of `texts` (word_features: the model reads
     word classes as token_type_ids; conventions: the span conventions learned in training;
-    both as the checkpoint's label map says)."""
+    min_score: the lowest span score kept; all as the checkpoint's label map says)."""
     texts = list(texts)
     if not texts:
         return []
@@ -119,4 +121,6 @@ def predict_texts(
     if pad_token_id is None:
         pad_token_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
     probabilities = window_probabilities(windows, forward, pad_token_id, batch_size)
-    return decode_documents(texts, encodings, windows, probabilities, id2label, conventions)
+    return decode_documents(
+        texts, encodings, windows, probabilities, id2label, conventions, min_score
+    )

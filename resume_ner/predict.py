@@ -66,10 +66,12 @@ def predict_task(cfg: DictConfig) -> None:
             "predict needs checkpoint=DIR input=FILE output=FILE "
             f"(got checkpoint={cfg.checkpoint}, input={cfg.input}, output={cfg.output})"
         )
-    from resume_ner.predictor import Predictor
+    from resume_ner.predictor import Predictor, min_span_score_override
 
     inputs = read_inputs(cfg.input, cfg.input_format)
-    predictor = Predictor(cfg.checkpoint, cfg.device, cfg.batch_size, cfg.stride)
+    predictor = Predictor(
+        cfg.checkpoint, cfg.device, cfg.batch_size, cfg.stride, min_span_score_override(cfg)
+    )
     predictions = predictor.predict([text for _, text in inputs])
     output = Path(cfg.output)
     output.parent.mkdir(parents=True, exist_ok=True)

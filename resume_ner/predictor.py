@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from omegaconf import DictConfig
+
 from resume_ner.checkpoints import read_inference_bundle
-from resume_ner.decoding import PredictedSpan
+from resume_ner.cli import UsageError
+from resume_ner.decoding import PredictedSpan, check_min_span_score
 
 
 class Predictor:
@@ -17,7 +20,9 @@ class Predictor:
         device: str = "auto",
         batch_size: int = 32,
         stride: int | None = None,
+        min_span_score: float | None = None,
     ) -> None:
+        """stride and min_span_score: None takes the checkpoint's."""
         from resume_ner.modeling import load_trained, pick_device, pick_dtype, torch_forward
         from resume_ner.tokenizer import load_tokenizer
 
@@ -28,6 +33,11 @@ class Predictor:
         self.forward = torch_forward(model, self.device, pick_dtype("auto", self.device))
         self.batch_size = batch_size
         self.stride = self.bundle.stride if stride is None else stride
+        self.min_span_score = (
+            self.bundle.min_span_score
+            if min_span_score is None
+            else check_min_span_score(min_span_score, "min_span_score")
+        )
 
     @property
     def labels(self) -> list[str]:
@@ -46,4 +56,15 @@ class Predictor:
             batch_size=self.batch_size,
             word_features=self.bundle.word_features,
             conventions=self.bundle.conventions,
+            min_score=self.min_span_score,
         )
+
+
+def min_span_score_override(cfg: DictConfig) -> float | None:
+    """predict's / evaluate's min_span_score, checked; None leaves the checkpoint's."""
+    if cfg.min_span_score is None:
+        return None
+    try:
+        return check_min_span_score(cfg.min_span_score, "min_span_score")
+    except ValueError as error:
+        raise UsageError(str(error)) from None

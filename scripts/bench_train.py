@@ -25,7 +25,8 @@ only training differs.
   padding), random sampling, fp32, over the SAME training windows; final weights scored.
 * Score: entity micro/macro F1 on the held-out documents with resume_ner.inference
   .predict_texts + resume_ner.train.metrics.entity_scores, fp32, for both models, decoded
-  with the span conventions learned from the training documents (as a training run does).
+  with the span conventions learned from the training documents and training.min_span_score
+  (as a training run does).
 * Throughput: non-padding training tokens / training seconds (the epochs' step loops only;
   model loading, evaluation and checkpoint writing excluded).
 * Peak RSS: each system runs in its own child process (this script with --only SYSTEM);
@@ -205,6 +206,7 @@ def score(
         batch_size=t.eval_batch_size,
         word_features=word_features,
         conventions=conventions,
+        min_score=t.min_span_score,
     )
     scores = entity_scores([d.spans for d in held_out], predictions)
     scores["eval_seconds"] = time.perf_counter() - started

@@ -152,6 +152,38 @@ def test_decode_yields_valid_spans_scored_by_mean_word_probability():
     ]
 
 
+def test_min_score_drops_the_spans_scored_under_it_and_keeps_the_rest():
+    tok = minilm()
+    text = "python java , sql"
+    encoding = encode_text(tok, text)
+    probs = np.full((4, C), 0.0)
+    probs[0, TAGS.index("B-Skills")] = 0.6
+    probs[0, TAGS.index("O")] = 0.4
+    probs[1, TAGS.index("I-Skills")] = 0.8
+    probs[1, TAGS.index("O")] = 0.2
+    probs[2, TAGS.index("O")] = 1.0
+    probs[3, TAGS.index("I-Companies worked at")] = 0.7
+    probs[3, TAGS.index("B-Companies worked at")] = 0.3
+    every = decode_spans(text, encoding, probs, ID2LABEL)
+    assert [s.score for s in every] == [pytest.approx(0.7), pytest.approx(0.3)]
+    kept = decode_spans(text, encoding, probs, ID2LABEL, min_score=0.5)
+    assert kept == every[:1]
+    # the floor is inclusive, and 0 keeps everything
+    assert decode_spans(text, encoding, probs, ID2LABEL, min_score=0.7) == every[:1]
+    assert decode_spans(text, encoding, probs, ID2LABEL, min_score=0.0) == every
+    assert decode_spans(text, encoding, probs, ID2LABEL, min_score=0.71) == []
+
+
+def test_min_span_score_outside_0_1_is_refused_with_the_setting_named():
+    from resume_ner.decoding import check_min_span_score
+
+    assert check_min_span_score(0.5, "training.min_span_score") == 0.5
+    assert check_min_span_score(1, "x") == 1.0
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=r"training\.min_span_score=.*\[0, 1\]"):
+            check_min_span_score(bad, "training.min_span_score")
+
+
 def test_decode_type_change_splits_spans():
     tok = minilm()
     text = "python infosys"

@@ -108,6 +108,14 @@ def test_decoder_joins_split_spans_across_learned_gaps_only():
     assert [s.text(text) for s in joined] == ["python, sql", "java", "spark"]
     # The joined span's score is the mean over all its words (0.60 and 0.62; the comma is O).
     assert joined[0] == PredictedSpan(0, 11, "Skills", pytest.approx(0.61))
+    # The score floor judges the joined span, not its pieces: "python" alone (0.60) would
+    # fall under 0.605, the joined "python, sql" (0.61) stays.
+    floored = decode_spans(
+        text, encoding, probs, ID2LABEL, SpanConventions({"Skills": [", "]}), min_score=0.605
+    )
+    assert [s.text(text) for s in floored] == ["python, sql", "java", "spark"]
+    unjoined = decode_spans(text, encoding, probs, ID2LABEL, min_score=0.605)
+    assert [s.text(text) for s in unjoined] == ["sql", "java", "spark"]
 
 
 def test_decoder_never_joins_different_labels():
@@ -145,11 +153,17 @@ def test_checkpoint_label_map_carries_the_conventions(tmp_path):
     write_json(tmp_path / "config.json", {})
     label_map = {"id2label": {"0": "O"}, "max_length": 64, "stride": 8}
     write_json(tmp_path / LABEL_MAP, label_map)
-    # A checkpoint written before conventions existed decodes as it was validated: none.
-    assert read_inference_bundle(tmp_path).conventions == SpanConventions()
+    # A checkpoint written before conventions existed decodes as it was validated: none,
+    # and no score floor.
+    old = read_inference_bundle(tmp_path)
+    assert (old.conventions, old.min_span_score) == (SpanConventions(), 0.0)
     learned = SpanConventions(joins={"Skills": [", "]}, single_line=["Name"])
-    write_json(tmp_path / LABEL_MAP, {**label_map, "span_conventions": learned.to_json()})
-    assert read_inference_bundle(tmp_path).conventions == learned
+    write_json(
+        tmp_path / LABEL_MAP,
+        {**label_map, "span_conventions": learned.to_json(), "min_span_score": 0.5},
+    )
+    new = read_inference_bundle(tmp_path)
+    assert (new.conventions, new.min_span_score) == (learned, 0.5)
 
 
 def test_a_malformed_label_map_is_refused_with_the_file_named(tmp_path):
@@ -160,4 +174,7 @@ def test_a_malformed_label_map_is_refused_with_the_file_named(tmp_path):
     label_map = {"id2label": {"0": "O"}, "max_length": 64, "stride": 8}
     write_json(tmp_path / LABEL_MAP, {**label_map, "span_conventions": {"joins": ["Skills"]}})
     with pytest.raises(CheckpointError, match=r"label_map\.json is malformed"):
+        read_inference_bundle(tmp_path)
+    write_json(tmp_path / LABEL_MAP, {**label_map, "min_span_score": 7})
+    with pytest.raises(CheckpointError, match=r"malformed .*min_span_score=7"):
         read_inference_bundle(tmp_path)

@@ -96,6 +96,9 @@ class TrainingConfig:
     # Learn from the training spans which neighbouring spans of a label are one and which
     # labels never cross a line break, and decode by them (resume_ner/span_conventions.py).
     learn_span_conventions: bool = True
+    # Drop predicted spans whose score (the mean probability of their words' tags) is under
+    # this, in validation and in the checkpoint's decoding (README, "The span-score floor").
+    min_span_score: float = 0.5
     # auto | cpu | cuda | mps
     device: str = "auto"
     # auto (bf16 where the device supports it, else fp16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32
@@ -229,6 +232,8 @@ class DataCliConfig:
     data: DataConfig = MISSING
     command: str | None = None
     output: str | None = None
+    # convert: null writes every document; train | val | test writes that split of data.split
+    split: str | None = None
 
 
 @dataclass
@@ -243,6 +248,8 @@ class PredictConfig:
     batch_size: int = 32
     device: str = "auto"
     stride: int | None = None
+    # null: the checkpoint's training.min_span_score; 0 keeps every decoded span.
+    min_span_score: float | None = None
 
 
 @dataclass
@@ -254,3 +261,5 @@ class EvaluateConfig:
     batch_size: int = 32
     device: str = "auto"
     output: str | None = None
+    # null: the checkpoint's training.min_span_score; 0 keeps every decoded span.
+    min_span_score: float | None = None

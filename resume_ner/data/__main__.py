@@ -3,6 +3,7 @@
     python -m resume_ner.data validate data=dataturks
     python -m resume_ner.data validate data.path=resumes.json data.strict=true
     python -m resume_ner.data convert data.path=resumes.jsonl output=clean.jsonl
+    python -m resume_ner.data convert data=dataturks split=val output=val.jsonl
 
 The subcommand is taken off argv before Hydra sees it and passed on as `command=<word>`.
 Giving data.path (or data.train_path) without choosing a data group selects data=files, so
@@ -21,13 +22,15 @@ from omegaconf import DictConfig
 from resume_ner.cli import UsageError, run_dir, run_hydra
 
 COMMANDS = ("validate", "convert")
+SPLITS = ("train", "val", "test")
 USAGE = (
     "usage: python -m resume_ner.data {validate|convert} [key=value ...]\n"
     "  validate  check and repair the annotations, print the defect table and write\n"
     "            validation.json to the run directory (data.strict=true: exit 1 while\n"
     "            any defect is left unrepaired)\n"
     "  convert   write the repaired documents as spaCy-style JSONL to output=FILE\n"
-    "            (data.strict=true: nothing is written while a defect is unrepaired)\n"
+    "            (data.strict=true: nothing is written while a defect is unrepaired;\n"
+    "            split=train|val|test: only that split, as training makes it)\n"
     "data.path=FILE alone selects data=files (format auto-detected); Hydra flags such as\n"
     "--cfg job work as usual."
 )
@@ -42,10 +45,15 @@ def data_task(cfg: DictConfig) -> int:
 
     if cfg.command == "convert" and not cfg.output:
         raise UsageError("convert needs output=FILE (where to write the spaCy-style JSONL)")
+    if cfg.split not in (None, *SPLITS):
+        raise UsageError(f"split={cfg.split}: choose one of {', '.join(SPLITS)} (or leave it out)")
     try:
         if cfg.command == "validate":
             splits = load_splits(cfg.data)
             report, documents = splits.report, None
+        elif cfg.split:
+            splits = load_splits(cfg.data)
+            report, documents = splits.report, getattr(splits, cfg.split)
         else:
             report = ValidationReport()
             inputs = load_inputs(cfg.data, report)

@@ -149,6 +149,7 @@ class Trainer:
         on_epoch: Callable[[int, dict[str, float]], None] = lambda epoch, metrics: None,
         on_best: Callable[[int, dict[str, Any]], None] = lambda epoch, scores: None,
         conventions: SpanConventions | None = None,
+        min_span_score: float = 0.0,
     ) -> None:
         self.model = model.to(device)
         self.tokenizer = tokenizer
@@ -166,6 +167,7 @@ class Trainer:
         self.on_epoch = on_epoch
         self.on_best = on_best
         self.conventions = conventions
+        self.min_span_score = min_span_score
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         lengths = [len(w.input_ids) for w in train_windows]
         self._lengths = lengths
@@ -203,6 +205,7 @@ class Trainer:
             probabilities,
             self.id2label,
             self.conventions,
+            self.min_span_score,
         )
         scores = entity_scores([d.spans for d in self.val_documents], predictions)
         metrics = flat_metrics(scores, prefix="val_")

@@ -27,6 +27,7 @@ from resume_ner.checkpoints import (
 )
 from resume_ner.cli import UsageError, reporting_user_errors
 from resume_ner.cli import run_dir as cli_run_dir
+from resume_ner.decoding import check_min_span_score
 from resume_ner.modeling import build_model, count_parameters, pick_device, pick_dtype
 from resume_ner.span_conventions import SpanConventions, learn_conventions
 from resume_ner.train.loop import FitResult, LoopSettings, ResumeError, Trainer, resumable_state
@@ -107,6 +108,10 @@ def loop_settings(cfg: DictConfig, **changes: Any) -> LoopSettings:
             f"training.ema_decay={t.ema_decay}: use 0 (no weight average) or a decay in (0, 1), "
             f"e.g. 0.99"
         )
+    try:
+        check_min_span_score(t.min_span_score, "training.min_span_score")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     settings = LoopSettings(
         epochs=t.epochs,
         learning_rate=t.learning_rate,
@@ -251,6 +256,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
             "label_all_tokens": t.label_all_tokens,
             "word_features": word_features,
             "span_conventions": (conventions or SpanConventions()).to_json(),
+            "min_span_score": float(t.min_span_score),
         },
     )
 
@@ -290,6 +296,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
             on_epoch=lambda epoch, metrics: tracker.log_metrics(metrics, step=epoch),
             on_best=on_best,
             conventions=conventions,
+            min_span_score=float(t.min_span_score),
         )
         result = trainer.fit()
         update_manifest(

@@ -109,6 +109,40 @@ def test_convert_writes_repaired_spacy_jsonl(tmp_path, messy):
     assert (tmp_path / "run" / "validation.json").is_file()
 
 
+def test_convert_writes_one_split_as_training_makes_it(tmp_path, write_jsonl):
+    from omegaconf import OmegaConf
+
+    from resume_ner.config.schema import DataConfig
+    from resume_ner.data.load import load_splits
+
+    records = [
+        {"text": f"Resume {i} of Jane Doe", "entities": [[12, 20, "Name"]]} for i in range(20)
+    ]
+    path = write_jsonl(records, "resumes.jsonl")
+    output = tmp_path / "val.jsonl"
+    result = _run(
+        tmp_path,
+        "convert",
+        f"data.path={path}",
+        "data.split.val_fraction=0.25",
+        "split=val",
+        f"output={output}",
+    )
+    assert result.returncode == 0, result.stderr
+    data = OmegaConf.merge(
+        OmegaConf.structured(DataConfig),
+        {"name": "files", "path": str(path), "split": {"val_fraction": 0.25}},
+    )
+    expected = [d.text for d in load_splits(data).val]
+    written = [json.loads(line)["text"] for line in output.read_text().splitlines()]
+    assert written == expected and len(written) == 5
+    assert f"wrote 5 documents to {output}" in result.stdout
+
+    wrong = _run(tmp_path, "convert", f"data.path={path}", "split=dev", f"output={output}.x")
+    assert wrong.returncode == 2 and "split=dev: choose one of train, val, test" in wrong.stderr
+    assert not Path(f"{output}.x").exists()
+
+
 def test_convert_without_output_is_a_usage_error(tmp_path, messy):
     result = _run(tmp_path, "convert", f"data.path={messy}")
     assert result.returncode == 2

@@ -32,6 +32,7 @@ ERROR_CASES = {
     "missing_input": ("does not exist", "missing.txt"),
     "broken_input": ("broken.jsonl:2", "invalid JSON"),
     "broken_evaluation_data": ("broken.jsonl:2", "invalid JSON"),
+    "bad_min_span_score": ("min_span_score=1.5", "span score in [0, 1]"),
 }
 
 
@@ -141,6 +142,13 @@ def cli(cli_run, run_commands, tmp_path_factory) -> SimpleNamespace:
         "data.format=spacy",
         f"hydra.run.dir={root / 'evaluate-broken'}",
     ]
+    commands["bad_min_span_score"] = [
+        *EVALUATE,
+        f"checkpoint={ckpt}",
+        f"data.path={root / 'annotated.jsonl'}",
+        "min_span_score=1.5",
+        f"hydra.run.dir={root / 'evaluate-broken'}",
+    ]
     names = list(commands)
     results = dict(zip(names, run_commands([commands[n] for n in names], cwd=root), strict=True))
     return SimpleNamespace(
@@ -220,6 +228,20 @@ def test_predict_writes_one_line_per_document_in_order(cli, predictor, case, cap
         assert [Path(s).name for s in sources] == ["a.txt", "b.txt", "c.txt"]
     elif case == "jsonl_texts":
         assert sources == [f"{path}:{n}" for n in range(1, len(texts) + 1)]
+
+
+def test_the_checkpoints_score_floor_applies_and_can_be_overridden(cli, predictor):
+    from resume_ner.predictor import Predictor
+
+    assert predictor.min_span_score == 0.5  # training.min_span_score, from the label map
+    texts = [d.text for d in cli.docs]
+    floored = predictor.predict(texts)
+    everything = Predictor(str(cli.checkpoint), min_span_score=0.0).predict(texts)
+    for kept, every in zip(floored, everything, strict=True):
+        assert all(span.score >= 0.5 for span in kept)
+        assert kept == [span for span in every if span.score >= 0.5]
+    with pytest.raises(ValueError, match=r"min_span_score=-1"):
+        Predictor(str(cli.checkpoint), min_span_score=-1)
 
 
 def test_predictions_are_not_empty(cli):

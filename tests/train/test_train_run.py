@@ -108,6 +108,7 @@ def test_checkpoint_holds_model_tokenizer_metrics_config_manifest_and_state(
     learned = learn_conventions(load_splits(resolved.data).train)
     assert label_map["span_conventions"] == learned.to_json()
     assert learned.joins["Skills"] and ", " not in learned.joins["Skills"]
+    assert label_map["min_span_score"] == resolved.training.min_span_score == 0.5
 
     from safetensors import safe_open
 
@@ -209,6 +210,17 @@ def test_task_function_returns_best_objective(
     manifest = json.loads((tmp_path / "run" / "checkpoint" / "manifest.json").read_text())
     assert manifest["best_objective"] == value
     assert manifest["best_epoch"] == values.index(value) + 1 == metrics["best_epoch"]
+
+
+@pytest.mark.parametrize("floor", ["1.5", "-0.1"])
+def test_bad_min_span_score_fails_before_training(train_inprocess, tmp_path, capsys, floor):
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        train_inprocess(run_dir, f"training.min_span_score={floor}")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"training.min_span_score={float(floor)}" in err and "[0, 1]" in err
+    assert not (run_dir / "checkpoint" / "training_state").exists()
 
 
 def test_output_dir_redirects_the_checkpoint(train_inprocess, make_store, tmp_path, capsys):
