@@ -47,6 +47,8 @@ def data_task(cfg: DictConfig) -> int:
         raise UsageError("convert needs output=FILE (where to write the spaCy-style JSONL)")
     if cfg.split not in (None, *SPLITS):
         raise UsageError(f"split={cfg.split}: choose one of {', '.join(SPLITS)} (or leave it out)")
+    if cfg.split and cfg.command != "convert":
+        raise UsageError(f"split={cfg.split} is an option of convert; validate checks every split")
     try:
         if cfg.command == "validate":
             splits = load_splits(cfg.data)

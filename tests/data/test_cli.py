@@ -141,6 +141,8 @@ def test_convert_writes_one_split_as_training_makes_it(tmp_path, write_jsonl):
     wrong = _run(tmp_path, "convert", f"data.path={path}", "split=dev", f"output={output}.x")
     assert wrong.returncode == 2 and "split=dev: choose one of train, val, test" in wrong.stderr
     assert not Path(f"{output}.x").exists()
+    validate = _run(tmp_path, "validate", f"data.path={path}", "split=val")
+    assert validate.returncode == 2 and "split=val is an option of convert" in validate.stderr
 
 
 def test_convert_without_output_is_a_usage_error(tmp_path, messy):
