@@ -132,10 +132,11 @@ def test_decode_is_word_level_and_covers_all_sub_tokens():
     assert spans[0].text(text) == "Infosys"
 
 
-def test_decode_yields_valid_spans_scored_by_mean_word_probability():
-    tok = minilm()
+def skills_then_company():
+    """ "python java , sql" with probabilities that decode to a Skills span scored 0.7 and a
+    Companies span scored 0.3: (text, encoding, probs)."""
     text = "python java , sql"
-    encoding = encode_text(tok, text)
+    encoding = encode_text(minilm(), text)
     probs = np.full((4, C), 0.0)
     probs[0, TAGS.index("B-Skills")] = 0.6
     probs[0, TAGS.index("O")] = 0.4
@@ -145,6 +146,11 @@ def test_decode_yields_valid_spans_scored_by_mean_word_probability():
     # An I- that nothing can precede: the best valid reading starts the entity there.
     probs[3, TAGS.index("I-Companies worked at")] = 0.7
     probs[3, TAGS.index("B-Companies worked at")] = 0.3
+    return text, encoding, probs
+
+
+def test_decode_yields_valid_spans_scored_by_mean_word_probability():
+    text, encoding, probs = skills_then_company()
     spans = decode_spans(text, encoding, probs, ID2LABEL)
     assert spans == [
         PredictedSpan(0, 11, "Skills", pytest.approx(0.7)),
@@ -153,17 +159,7 @@ def test_decode_yields_valid_spans_scored_by_mean_word_probability():
 
 
 def test_min_score_drops_the_spans_scored_under_it_and_keeps_the_rest():
-    tok = minilm()
-    text = "python java , sql"
-    encoding = encode_text(tok, text)
-    probs = np.full((4, C), 0.0)
-    probs[0, TAGS.index("B-Skills")] = 0.6
-    probs[0, TAGS.index("O")] = 0.4
-    probs[1, TAGS.index("I-Skills")] = 0.8
-    probs[1, TAGS.index("O")] = 0.2
-    probs[2, TAGS.index("O")] = 1.0
-    probs[3, TAGS.index("I-Companies worked at")] = 0.7
-    probs[3, TAGS.index("B-Companies worked at")] = 0.3
+    text, encoding, probs = skills_then_company()
     every = decode_spans(text, encoding, probs, ID2LABEL)
     assert [s.score for s in every] == [pytest.approx(0.7), pytest.approx(0.3)]
     kept = decode_spans(text, encoding, probs, ID2LABEL, min_score=0.5)

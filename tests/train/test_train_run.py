@@ -212,14 +212,24 @@ def test_task_function_returns_best_objective(
     assert manifest["best_epoch"] == values.index(value) + 1 == metrics["best_epoch"]
 
 
-@pytest.mark.parametrize("floor", ["1.5", "-0.1"])
-def test_bad_min_span_score_fails_before_training(train_inprocess, tmp_path, capsys, floor):
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("ema_decay", "1.0", "in (0, 1)"),
+        ("ema_decay", "-0.5", "in (0, 1)"),
+        ("min_span_score", "1.5", "[0, 1]"),
+        ("min_span_score", "-0.1", "[0, 1]"),
+    ],
+)
+def test_bad_training_value_fails_before_training(
+    train_inprocess, tmp_path, capsys, key, value, allowed
+):
     run_dir = tmp_path / "run"
     with pytest.raises(SystemExit) as exit_info:
-        train_inprocess(run_dir, f"training.min_span_score={floor}")
+        train_inprocess(run_dir, f"training.{key}={value}")
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert f"training.min_span_score={float(floor)}" in err and "[0, 1]" in err
+    assert f"training.{key}={float(value)}" in err and allowed in err
     assert not (run_dir / "checkpoint" / "training_state").exists()
 
 
