@@ -18,7 +18,8 @@ only training differs.
 * Ours: the model, windows, memory plan and loop exactly as resume_ner/train/run.py builds
   them (framework defaults included: SDPA attention, attention dropout 0, length-grouped
   dynamic-padding batches, a separate head learning rate, precision=auto), without MLflow,
-  with no early stopping and no best-epoch selection: the final weights are scored.
+  with no early stopping, no time budget (both train every epoch of training.epochs) and no
+  best-epoch selection: the final weights are scored.
 * Baseline: transformers.Trainer, the usual recipe: AutoModelForTokenClassification with the
   checkpoint's own config (dropouts, default attention implementation), one learning rate,
   linear schedule with the same warm-up ratio, DataCollatorForTokenClassification (dynamic
@@ -257,7 +258,7 @@ def run_ours(cfg, tokenizer, source, train, id2label, label2id) -> dict[str, Any
             val_encodings=[],
             val_windows=[],
             id2label=id2label,
-            settings=loop_settings(cfg, patience=None, resume="never"),
+            settings=loop_settings(cfg, patience=None, resume="never", max_minutes=None),
             plan=plan,
             device=device,
             dtype=dtype,

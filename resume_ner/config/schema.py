@@ -99,6 +99,10 @@ class TrainingConfig:
     # Drop predicted spans whose score (the mean probability of their words' tags) is under
     # this, in validation and in the checkpoint's decoding (README, "The span-score floor").
     min_span_score: float = 0.5
+    # Time budget of the epochs (training and validation), in minutes; null: none. After
+    # each epoch the run keeps only the epochs that still fit at the pace so far, and its
+    # learning rate decays to zero by the last of them (README, "The time budget").
+    max_minutes: float | None = None
     # auto | cpu | cuda | mps
     device: str = "auto"
     # auto (bf16 where the device supports it, else fp16 on CUDA, fp32 on CPU) | bf16 | fp16 | fp32

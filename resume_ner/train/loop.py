@@ -1,5 +1,5 @@
 """The training loop: AdamW with warm-up and decay, accumulation, clipping, early stopping,
-an evaluation and a resumable state at the end of every epoch."""
+a time budget, an evaluation and a resumable state at the end of every epoch."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from resume_ner.span_conventions import SpanConventions
 from resume_ner.train.averaging import WeightAverage
 from resume_ner.train.batches import collate, epoch_batches, micro_batches
 from resume_ner.train.memory import MemoryPlan
+from resume_ner.train.schedule import epochs_that_fit, linear_schedule, shorten_schedule
 from resume_ner.train.state import Progress, find_state, load_state, read_fingerprint, save_state
 from resume_ner.windows import IGNORE_INDEX
 
@@ -79,6 +80,8 @@ class LoopSettings:
     log_every_steps: int
     # Decay of the exponential moving average of the weights; 0 turns averaging off.
     ema_decay: float = 0.0
+    # Minutes the epochs (training and validation) may take; None: no budget.
+    max_minutes: float | None = None
 
 
 @dataclass
@@ -93,6 +96,14 @@ class FitResult:
     train_tokens: int = 0
     train_seconds: float = 0.0
     resumed_from_epoch: int = 0
+    # training.epochs, and the epochs left in the plan when the time budget shortened it
+    epochs_configured: int = 0
+    epochs_planned: int = 0
+
+    @property
+    def shortened(self) -> bool:
+        """The time budget cut the run short of training.epochs."""
+        return self.epochs_planned < self.epochs_configured
 
     @property
     def tokens_per_second(self) -> float:
@@ -119,15 +130,6 @@ def _param_groups(model: torch.nn.Module, s: LoopSettings) -> list[dict]:
     ]
 
 
-def _linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 class Trainer:
     """Fits one model on labelled windows, scoring whole validation documents each epoch."""
 
@@ -150,6 +152,7 @@ class Trainer:
         on_best: Callable[[int, dict[str, Any]], None] = lambda epoch, scores: None,
         conventions: SpanConventions | None = None,
         min_span_score: float = 0.0,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.model = model.to(device)
         self.tokenizer = tokenizer
@@ -168,6 +171,7 @@ class Trainer:
         self.on_best = on_best
         self.conventions = conventions
         self.min_span_score = min_span_score
+        self.clock = clock
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         lengths = [len(w.input_ids) for w in train_windows]
         self._lengths = lengths
@@ -176,7 +180,7 @@ class Trainer:
         # The fused kernel is several times faster than the per-tensor loop on CPU and CUDA.
         fused = device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.AdamW(_param_groups(model, settings), fused=fused)
-        self.scheduler = _linear_schedule(self.optimizer, int(settings.warmup_ratio * total), total)
+        self.scheduler = linear_schedule(self.optimizer, settings.warmup_ratio, total)
         self.average = WeightAverage(self.model, settings.ema_decay) if settings.ema_decay else None
 
     # -- evaluation -------------------------------------------------------------------
@@ -258,9 +262,42 @@ class Trainer:
         log.info("Resuming from %s after epoch %d", found, progress.epochs_completed)
         return progress
 
+    def _fit_to_budget(self, progress: Progress) -> None:
+        """Shorten the run, and its learning-rate schedule, to the epochs that fit
+        training.max_minutes at the pace of the epochs done so far."""
+        planned = progress.epochs_planned or self.s.epochs
+        done = progress.epochs_completed
+        fits = epochs_that_fit(self.s.max_minutes * 60, progress.seconds, done)
+        if fits >= planned:
+            return
+        progress.epochs_planned = fits
+        minutes = progress.seconds / done / 60
+        if fits > done:
+            shorten_schedule(self.scheduler, self.s.warmup_ratio, fits * self.steps_per_epoch)
+            log.info(
+                "Time budget: an epoch takes %.1f min, so %d of the %d epochs fit "
+                "training.max_minutes=%g; the learning rate now decays to zero by the end of "
+                "epoch %d.",
+                minutes,
+                fits,
+                planned,
+                self.s.max_minutes,
+                fits,
+            )
+        else:
+            log.info(
+                "Time budget: an epoch takes %.1f min and training.max_minutes=%g is spent, so "
+                "training stops after epoch %d of %d (raise training.max_minutes, or set it "
+                "to null, to train them all).",
+                minutes,
+                self.s.max_minutes,
+                done,
+                planned,
+            )
+
     def fit(self) -> FitResult:
-        """Train to the last epoch (or early stop); the model then holds the final weights,
-        the weight average when training.ema_decay is on."""
+        """Train to the last epoch (or early stop, or the end of the time budget); the model
+        then holds the final weights, the weight average when training.ema_decay is on."""
         progress = self._resume()
         resumed_from = progress.epochs_completed
         best_metrics: dict[str, Any] = {}
@@ -268,21 +305,25 @@ class Trainer:
             best_metrics = progress.history[progress.best_epoch - 1]
         tokens, seconds = 0, 0.0
         tty = sys.stderr.isatty()
-        for epoch in range(progress.epochs_completed + 1, self.s.epochs + 1):
-            if progress.stopped_early:
-                break
+        # The budget counts each epoch from the end of the previous one, so saving the
+        # state is charged to the epoch after it.
+        mark = self.clock()
+        epoch = progress.epochs_completed
+        while epoch < (progress.epochs_planned or self.s.epochs) and not progress.stopped_early:
+            epoch += 1
+            planned = progress.epochs_planned or self.s.epochs
             update_manifest(self.out_dir, status="training", current_epoch=epoch)
             self.model.train()
             batches = epoch_batches(
                 self._lengths, self.plan.effective_batch, self.s.seed, epoch, self.s.group_by_length
             )
-            started = time.perf_counter()
+            started = self.clock()
             epoch_loss, epoch_tokens = 0.0, 0
             bar = None
             if tty:
                 from tqdm.auto import tqdm
 
-                bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{self.s.epochs}", leave=False)
+                bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{planned}", leave=False)
             for step, batch_ids in enumerate(batches, start=1):
                 windows = [self.train_windows[i] for i in batch_ids]
                 total_labels = sum(sum(1 for x in w.labels if x != IGNORE_INDEX) for w in windows)
@@ -310,14 +351,14 @@ class Trainer:
                     log.info(
                         "epoch %d/%d step %d/%d loss %.4f",
                         epoch,
-                        self.s.epochs,
+                        planned,
                         step,
                         len(batches),
                         step_loss,
                     )
             if bar is not None:
                 bar.close()
-            elapsed = time.perf_counter() - started
+            elapsed = self.clock() - started
             tokens += epoch_tokens
             seconds += elapsed
             with self._averaged_weights():
@@ -332,7 +373,7 @@ class Trainer:
             log.info(
                 "epoch %d/%d: train loss %.4f, val loss %.4f, val f1 %.4f, %s %.4f (%.0f tok/s)",
                 epoch,
-                self.s.epochs,
+                planned,
                 metrics["train_loss"],
                 metrics["val_loss"],
                 metrics["val_f1"],
@@ -354,6 +395,11 @@ class Trainer:
                 log.info("Early stopping: no improvement in %d epochs", self.s.patience)
             progress.epochs_completed = epoch
             self.on_epoch(epoch, metrics)
+            now = self.clock()
+            progress.seconds += now - mark
+            mark = now
+            if self.s.max_minutes is not None and not progress.stopped_early:
+                self._fit_to_budget(progress)
             save_state(
                 self.out_dir / STATE_DIR,
                 self.model,
@@ -370,6 +416,7 @@ class Trainer:
                     "best": best_metrics,
                     "best_scores": progress.best_scores,
                     "history": progress.history,
+                    "epochs_planned": progress.epochs_planned or self.s.epochs,
                 },
             )
             update_manifest(
@@ -393,4 +440,6 @@ class Trainer:
             train_tokens=tokens,
             train_seconds=seconds,
             resumed_from_epoch=resumed_from,
+            epochs_planned=progress.epochs_planned or self.s.epochs,
+            epochs_configured=self.s.epochs,
         )

@@ -32,6 +32,7 @@ from resume_ner.modeling import build_model, count_parameters, pick_device, pick
 from resume_ner.span_conventions import SpanConventions, learn_conventions
 from resume_ner.train.loop import FitResult, LoopSettings, ResumeError, Trainer, resumable_state
 from resume_ner.train.memory import MemoryPlan, plan_batch
+from resume_ner.train.schedule import check_max_minutes
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ def loop_settings(cfg: DictConfig, **changes: Any) -> LoopSettings:
         )
     try:
         check_min_span_score(t.min_span_score, "training.min_span_score")
+        check_max_minutes(t.max_minutes, "training.max_minutes")
     except ValueError as error:
         raise UsageError(str(error)) from None
     settings = LoopSettings(
@@ -130,6 +132,7 @@ def loop_settings(cfg: DictConfig, **changes: Any) -> LoopSettings:
         maximize=cfg.hpo.objective.goal == "maximize",
         log_every_steps=t.log_every_steps,
         ema_decay=t.ema_decay,
+        max_minutes=t.max_minutes,
     )
     return dataclasses.replace(settings, **changes)
 
@@ -343,6 +346,12 @@ def _report(result: FitResult, objective: str, out_dir: Path, tracker: Any, plan
         + (
             f", resumed after epoch {result.resumed_from_epoch}"
             if result.resumed_from_epoch
+            else ""
+        )
+        + (
+            f"; the time budget (training.max_minutes) cut the plan from "
+            f"{result.epochs_configured} to {result.epochs_planned} epochs"
+            if result.shortened
             else ""
         ),
         f"Best epoch {result.best_epoch}: {objective} {result.best_objective:.4f}"

@@ -37,6 +37,10 @@ class Progress:
     # entity scores (per label) of the best epoch, for the final table
     best_scores: dict = field(default_factory=dict)
     stopped_early: bool = False
+    # Wall seconds of the completed epochs (training, validation, saving), for the time
+    # budget, and the epochs it left in the plan (None: training.epochs).
+    seconds: float = 0.0
+    epochs_planned: int | None = None
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:

@@ -292,6 +292,48 @@ def compose_config(tiny_overrides) -> Callable[..., Any]:
     return compose
 
 
+@pytest.fixture(scope="session")
+def make_trainer(tiny_overrides) -> Callable[..., Any]:
+    """make_trainer(out_dir, *overrides, batch=4, **trainer_options): a Trainer of the tiny
+    model on 4 synthetic documents, without validation documents or early stopping."""
+
+    def make(out_dir: Path, *overrides: str, batch: int = 4, **options: Any) -> Any:
+        import torch
+        from transformers import AutoTokenizer
+
+        from resume_ner.config.compose import compose_train
+        from resume_ner.data.synthetic import generate
+        from resume_ner.train.loop import Trainer
+        from resume_ner.train.memory import MemoryPlan
+        from resume_ner.train.run import label_maps, labelled_windows, loop_settings, prepare_model
+
+        cfg = compose_train(merge_overrides(tiny_overrides, overrides))
+        documents = generate(4, seed=5, long_fraction=0.0)
+        id2label, label2id = label_maps(documents)
+        tokenizer = AutoTokenizer.from_pretrained(cfg.model.pretrained)
+        torch.manual_seed(0)
+        model, word_features = prepare_model(cfg, cfg.model.pretrained, id2label)
+        _, windows = labelled_windows(tokenizer, documents, cfg.training, label2id, word_features)
+        return Trainer(
+            model=model,
+            tokenizer=tokenizer,
+            train_windows=windows,
+            val_documents=[],
+            val_encodings=[],
+            val_windows=[],
+            id2label=id2label,
+            settings=loop_settings(cfg, patience=None),
+            plan=MemoryPlan(batch, 1, batch, 0, 1, reduced=False),
+            device=torch.device("cpu"),
+            dtype=None,
+            out_dir=out_dir,
+            fingerprint="test",
+            **options,
+        )
+
+    return make
+
+
 @pytest.fixture
 def train_inprocess(monkeypatch, tiny_overrides) -> Callable[..., Any]:
     """train_inprocess(cwd, *overrides, store=URI|None, base=True, task=run_training).

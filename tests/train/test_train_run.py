@@ -219,6 +219,8 @@ def test_task_function_returns_best_objective(
         ("ema_decay", "-0.5", "in (0, 1)"),
         ("min_span_score", "1.5", "[0, 1]"),
         ("min_span_score", "-0.1", "[0, 1]"),
+        ("max_minutes", "0", "null for no time budget"),
+        ("max_minutes", "-5", "null for no time budget"),
     ],
 )
 def test_bad_training_value_fails_before_training(
@@ -231,6 +233,22 @@ def test_bad_training_value_fails_before_training(
     err = capsys.readouterr().err
     assert f"training.{key}={float(value)}" in err and allowed in err
     assert not (run_dir / "checkpoint" / "training_state").exists()
+
+
+def test_time_budget_cuts_the_run_and_says_so(train_inprocess, make_store, tmp_path, capsys):
+    """A budget spent by the first epoch: the run keeps that epoch's checkpoint and its
+    report names the setting that cut it."""
+    run_dir = tmp_path / "run"
+    train_inprocess(run_dir, "training.max_minutes=0.0001", store=make_store(tmp_path))
+    out = capsys.readouterr().out
+    assert (  # the tiny runs plan 2 epochs
+        "Training finished: 1 epoch(s); the time budget (training.max_minutes) cut the plan "
+        "from 2 to 1 epochs" in out
+    )
+    ckpt = run_dir / "checkpoint"
+    assert (ckpt / "model.safetensors").is_file()
+    metrics = json.loads((ckpt / "metrics.json").read_text())
+    assert len(metrics["history"]) == 1 and metrics["epochs_planned"] == 1
 
 
 def test_output_dir_redirects_the_checkpoint(train_inprocess, make_store, tmp_path, capsys):

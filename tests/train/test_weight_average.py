@@ -93,40 +93,13 @@ def test_checkpoint_and_validation_use_the_average(train_inprocess, make_store, 
         assert torch.equal(saved[name], value), name
 
 
-def test_fit_ends_with_the_average_in_the_model(tiny_overrides, tmp_path):
+def test_fit_ends_with_the_average_in_the_model(make_trainer, tmp_path):
     """After fit() the model holds what validation and the checkpoint saw (the benchmark
     scores these final weights)."""
     from safetensors.torch import load_file
-    from transformers import AutoTokenizer
 
-    from resume_ner.config.compose import compose_train
-    from resume_ner.data.synthetic import generate
-    from resume_ner.train.loop import Trainer
-    from resume_ner.train.memory import MemoryPlan
-    from resume_ner.train.run import label_maps, labelled_windows, loop_settings, prepare_model
-
-    cfg = compose_train([*tiny_overrides, "training.epochs=1", "training.ema_decay=0.8"])
-    documents = generate(4, seed=5, long_fraction=0.0)
-    id2label, label2id = label_maps(documents)
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model.pretrained)
-    torch.manual_seed(0)
-    model, word_features = prepare_model(cfg, cfg.model.pretrained, id2label)
-    _, windows = labelled_windows(tokenizer, documents, cfg.training, label2id, word_features)
-    trainer = Trainer(
-        model=model,
-        tokenizer=tokenizer,
-        train_windows=windows,
-        val_documents=[],
-        val_encodings=[],
-        val_windows=[],
-        id2label=id2label,
-        settings=loop_settings(cfg, patience=None, resume="never"),
-        plan=MemoryPlan(4, 1, 4, 0, 1, reduced=False),
-        device=torch.device("cpu"),
-        dtype=None,
-        out_dir=tmp_path,
-        fingerprint="test",
-    )
+    trainer = make_trainer(tmp_path, "training.epochs=1", "training.ema_decay=0.8")
+    model = trainer.model
     trainer.fit()
     raw = load_file(str(tmp_path / "training_state" / "model.safetensors"))
     final = dict(model.named_parameters())
