@@ -56,6 +56,6 @@ def check_max_minutes(value: float | None, setting: str) -> None:
     """Refuse a time budget that is not a positive number of minutes (None: no budget)."""
     if value is not None and not value > 0:
         raise ValueError(
-            f"{setting}={value}: give the minutes the training epochs may take (e.g. 18), "
+            f"{setting}={value}: give the minutes the training epochs may take (e.g. 19), "
             f"or null for no time budget"
         )
