@@ -262,10 +262,14 @@ class Trainer:
         log.info("Resuming from %s after epoch %d", found, progress.epochs_completed)
         return progress
 
+    def _planned(self, progress: Progress) -> int:
+        """training.epochs, or fewer once the time budget has shortened the run."""
+        return progress.epochs_planned or self.s.epochs
+
     def _fit_to_budget(self, progress: Progress) -> None:
         """Shorten the run, and its learning-rate schedule, to the epochs that fit
         training.max_minutes at the pace of the epochs done so far."""
-        planned = progress.epochs_planned or self.s.epochs
+        planned = self._planned(progress)
         done = progress.epochs_completed
         fits = epochs_that_fit(self.s.max_minutes * 60, progress.seconds, done)
         if fits >= planned:
@@ -309,9 +313,9 @@ class Trainer:
         # state is charged to the epoch after it.
         mark = self.clock()
         epoch = progress.epochs_completed
-        while epoch < (progress.epochs_planned or self.s.epochs) and not progress.stopped_early:
+        while epoch < self._planned(progress) and not progress.stopped_early:
             epoch += 1
-            planned = progress.epochs_planned or self.s.epochs
+            planned = self._planned(progress)
             update_manifest(self.out_dir, status="training", current_epoch=epoch)
             self.model.train()
             batches = epoch_batches(
@@ -416,7 +420,7 @@ class Trainer:
                     "best": best_metrics,
                     "best_scores": progress.best_scores,
                     "history": progress.history,
-                    "epochs_planned": progress.epochs_planned or self.s.epochs,
+                    "epochs_planned": self._planned(progress),
                 },
             )
             update_manifest(
@@ -440,6 +444,6 @@ class Trainer:
             train_tokens=tokens,
             train_seconds=seconds,
             resumed_from_epoch=resumed_from,
-            epochs_planned=progress.epochs_planned or self.s.epochs,
+            epochs_planned=self._planned(progress),
             epochs_configured=self.s.epochs,
         )
