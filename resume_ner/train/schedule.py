@@ -15,8 +15,12 @@ class LinearSchedule:
     with the scheduler's state, so a resumed run keeps a shortened schedule.
     """
 
-    def __init__(self, warmup_steps: int, total_steps: int) -> None:
-        self.warmup_steps = warmup_steps
+    def __init__(self, warmup_ratio: float, total_steps: int) -> None:
+        self.plan(warmup_ratio, total_steps)
+
+    def plan(self, warmup_ratio: float, total_steps: int) -> None:
+        """Warm up over the first `warmup_ratio` of `total_steps`, then decay to zero."""
+        self.warmup_steps = int(warmup_ratio * total_steps)
         self.total_steps = total_steps
 
     def __call__(self, step: int) -> float:
@@ -28,8 +32,7 @@ class LinearSchedule:
 def linear_schedule(
     optimizer: torch.optim.Optimizer, warmup_ratio: float, total_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    warmup = int(warmup_ratio * total_steps)
-    factors = [LinearSchedule(warmup, total_steps) for _ in optimizer.param_groups]
+    factors = [LinearSchedule(warmup_ratio, total_steps) for _ in optimizer.param_groups]
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factors)
 
 
@@ -38,8 +41,7 @@ def shorten_schedule(
 ) -> None:
     """From the next step on, follow the schedule of a run planned for `total_steps`."""
     for factor in scheduler.lr_lambdas:
-        factor.warmup_steps = int(warmup_ratio * total_steps)
-        factor.total_steps = total_steps
+        factor.plan(warmup_ratio, total_steps)
 
 
 def epochs_that_fit(budget_seconds: float, seconds_so_far: float, epochs_done: int) -> int:
