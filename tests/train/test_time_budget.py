@@ -56,8 +56,10 @@ def test_max_minutes_must_be_positive_or_null(value):
         check_max_minutes(value, "training.max_minutes")
 
 
-def _trainer(make_trainer, out_dir, *overrides, clock):
-    """A tiny Trainer whose clock is `clock(epochs done so far)`."""
+def _trainer(make_trainer, out_dir, *overrides, clock=None):
+    """A tiny Trainer whose clock is `clock(epochs done so far)` (default: every epoch
+    lasts EPOCH_SECONDS)."""
+    clock = clock or _epoch_clock
     epochs_seen: list[int] = []
     return make_trainer(
         out_dir,
@@ -78,13 +80,7 @@ def test_budget_shortens_the_run_and_its_schedule(make_trainer, tmp_path, caplog
     """6 epochs of 60 s planned, 3.5 minutes allowed: after epoch 1 only 3 fit, and the
     learning rate reaches zero at the end of epoch 3 (a cut without re-planning would
     leave it at half its peak)."""
-    trainer = _trainer(
-        make_trainer,
-        tmp_path,
-        "training.epochs=6",
-        "training.max_minutes=3.5",
-        clock=_epoch_clock,
-    )
+    trainer = _trainer(make_trainer, tmp_path, "training.epochs=6", "training.max_minutes=3.5")
     with caplog.at_level("INFO", logger="resume_ner.train.loop"):
         result = trainer.fit()
     assert result.epochs_completed == 3 and result.epochs_planned == 3
@@ -97,13 +93,7 @@ def test_budget_shortens_the_run_and_its_schedule(make_trainer, tmp_path, caplog
 
 
 def test_budget_under_one_epoch_keeps_the_first(make_trainer, tmp_path, caplog):
-    trainer = _trainer(
-        make_trainer,
-        tmp_path,
-        "training.epochs=4",
-        "training.max_minutes=0.5",
-        clock=_epoch_clock,
-    )
+    trainer = _trainer(make_trainer, tmp_path, "training.epochs=4", "training.max_minutes=0.5")
     with caplog.at_level("INFO", logger="resume_ner.train.loop"):
         result = trainer.fit()
     assert result.epochs_completed == 1 and result.epochs_planned == 1
@@ -111,13 +101,7 @@ def test_budget_under_one_epoch_keeps_the_first(make_trainer, tmp_path, caplog):
 
 
 def test_no_budget_trains_every_epoch(make_trainer, tmp_path):
-    trainer = _trainer(
-        make_trainer,
-        tmp_path,
-        "training.epochs=3",
-        "training.max_minutes=null",
-        clock=_epoch_clock,
-    )
+    trainer = _trainer(make_trainer, tmp_path, "training.epochs=3", "training.max_minutes=null")
     result = trainer.fit()
     assert result.epochs_completed == 3 and not result.shortened
 
@@ -132,7 +116,7 @@ def test_resume_keeps_the_spent_time_and_the_shortened_schedule(
     from resume_ner.train import loop
 
     settings = ("training.epochs=6", "training.max_minutes=3.5")
-    whole = _trainer(make_trainer, tmp_path / "whole", *settings, clock=_epoch_clock)
+    whole = _trainer(make_trainer, tmp_path / "whole", *settings)
     uninterrupted = whole.fit()
     assert uninterrupted.epochs_completed == 3
 
@@ -144,7 +128,7 @@ def test_resume_keeps_the_spent_time_and_the_shortened_schedule(
             raise _Killed
 
     monkeypatch.setattr(loop, "update_manifest", killed_after_epoch_1)
-    first = _trainer(make_trainer, tmp_path / "cut", *settings, clock=_epoch_clock)
+    first = _trainer(make_trainer, tmp_path / "cut", *settings)
     with pytest.raises(_Killed):
         first.fit()
     monkeypatch.setattr(loop, "update_manifest", update_manifest)
