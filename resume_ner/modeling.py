@@ -92,6 +92,25 @@ def build_model(
     )
 
 
+def set_head_prior(model: torch.nn.Module, windows: list, num_labels: int) -> bool:
+    """Set the token-classification head's bias to the log-frequency of each tag.
+
+    A fresh head predicts every tag alike; starting from the tag prior (mostly O) spares the
+    first steps learning it and the encoder the large gradients they send back.
+    """
+    head = getattr(model, "classifier", None)
+    bias = getattr(head, "bias", None)
+    if bias is None or bias.shape[0] != num_labels:
+        return False
+    counts = torch.ones(num_labels)  # add-one: a tag absent from the windows keeps a chance
+    for window in windows:
+        labels = torch.as_tensor(window.labels)
+        counts += torch.bincount(labels[labels >= 0], minlength=num_labels)[:num_labels]
+    with torch.no_grad():
+        bias.copy_((counts / counts.sum()).log().to(bias))
+    return True
+
+
 def load_trained(folder: str | Path, device: torch.device) -> torch.nn.Module:
     """A fine-tuned model from a checkpoint folder, in eval mode on `device`."""
     from transformers import AutoModelForTokenClassification

@@ -16,8 +16,9 @@ only training differs.
 * Hyper-parameters: the composed train config (training=default, model=minilm) plus the
   CLI options below and any Hydra-style overrides given as trailing arguments.
 * Ours: the model, windows, memory plan and loop exactly as resume_ner/train/run.py builds
-  them (framework defaults included: SDPA attention, attention dropout 0, length-grouped
-  dynamic-padding batches, a separate head learning rate, precision=auto), without MLflow,
+  them (framework defaults included: SDPA attention, attention dropout 0, frozen word
+  embeddings, length-grouped dynamic-padding batches, a separate head learning rate,
+  precision=auto), without MLflow,
   with no early stopping, no time budget (both train every epoch of training.epochs) and no
   best-epoch selection: the final weights are scored.
 * Baseline: transformers.Trainer, the usual recipe: AutoModelForTokenClassification with the
@@ -235,6 +236,7 @@ def run_ours(cfg, tokenizer, source, train, id2label, label2id) -> dict[str, Any
         memory_plan,
         prepare_model,
         seed_everything,
+        start_head_at_prior,
     )
 
     t = cfg.training
@@ -243,6 +245,7 @@ def run_ours(cfg, tokenizer, source, train, id2label, label2id) -> dict[str, Any
     seed_everything(cfg.seed, t.deterministic)
     model, word_features = prepare_model(cfg, source, id2label)
     _, train_windows = labelled_windows(tokenizer, train, t, label2id, word_features)
+    start_head_at_prior(cfg, model, train_windows, id2label)
     plan = memory_plan(t, model, device)
     log.info(
         "no validation set: the loop's per-epoch val numbers are empty; the final weights "
@@ -456,6 +459,7 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, Any]:
                 "attention_dropout",
                 "hidden_dropout",
                 "classifier_dropout",
+                "freeze_word_embeddings",
             )
         },
         "seed": cfg.seed,

@@ -28,7 +28,13 @@ from resume_ner.checkpoints import (
 from resume_ner.cli import UsageError, reporting_user_errors
 from resume_ner.cli import run_dir as cli_run_dir
 from resume_ner.decoding import check_min_span_score
-from resume_ner.modeling import build_model, count_parameters, pick_device, pick_dtype
+from resume_ner.modeling import (
+    build_model,
+    count_parameters,
+    pick_device,
+    pick_dtype,
+    set_head_prior,
+)
 from resume_ner.span_conventions import SpanConventions, learn_conventions
 from resume_ner.train.loop import FitResult, LoopSettings, ResumeError, Trainer, resumable_state
 from resume_ner.train.memory import MemoryPlan, plan_batch
@@ -162,7 +168,21 @@ def prepare_model(
     word_features = use_word_features(cfg.model.word_features, model.config)
     if word_features:
         add_feature_embeddings(model)
+    if cfg.model.freeze_word_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     return model, word_features
+
+
+def start_head_at_prior(
+    cfg: DictConfig, model: torch.nn.Module, train_windows: list, id2label: dict[int, str]
+) -> None:
+    """Under model.head_bias_prior, start the fresh head's bias at the training tag prior."""
+    if not cfg.model.head_bias_prior:
+        return
+    if set_head_prior(model, train_windows, len(id2label)):
+        log.info("the head's bias starts at the tag frequencies of the training windows")
+    else:
+        log.info("model.head_bias_prior: %s has no head bias to set", type(model).__name__)
 
 
 @reporting_user_errors
@@ -229,6 +249,7 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     model, word_features = prepare_model(cfg, source, id2label)
     _, train_windows = labelled_windows(tokenizer, splits.train, t, label2id, word_features)
     val_encodings, val_windows = labelled_windows(tokenizer, splits.val, t, label2id, word_features)
+    start_head_at_prior(cfg, model, train_windows, id2label)
     log.info(
         "%d training documents -> %d windows; %d validation documents; %d labels; word "
         "classes (case, line breaks) as token types: %s",

@@ -159,6 +159,8 @@ def tiny_overrides(tiny_bert_dir) -> list[str]:
     """The settings of a seconds-long run of the tiny model on the synthetic sample."""
     return [
         f"model.pretrained={tiny_bert_dir}",
+        # A random model's word embeddings are worth nothing frozen (MiniLM freezes its own).
+        "model.freeze_word_embeddings=false",
         "data.sample.num_docs=16",
         "data.sample.long_fraction=0",
         "data.split.val_fraction=0.2",
@@ -305,7 +307,13 @@ def make_trainer(tiny_overrides) -> Callable[..., Any]:
         from resume_ner.data.synthetic import generate
         from resume_ner.train.loop import Trainer
         from resume_ner.train.memory import MemoryPlan
-        from resume_ner.train.run import label_maps, labelled_windows, loop_settings, prepare_model
+        from resume_ner.train.run import (
+            label_maps,
+            labelled_windows,
+            loop_settings,
+            prepare_model,
+            start_head_at_prior,
+        )
 
         cfg = compose_train(merge_overrides(tiny_overrides, overrides))
         documents = generate(4, seed=5, long_fraction=0.0)
@@ -314,6 +322,7 @@ def make_trainer(tiny_overrides) -> Callable[..., Any]:
         torch.manual_seed(0)
         model, word_features = prepare_model(cfg, cfg.model.pretrained, id2label)
         _, windows = labelled_windows(tokenizer, documents, cfg.training, label2id, word_features)
+        start_head_at_prior(cfg, model, windows, id2label)
         return Trainer(
             model=model,
             tokenizer=tokenizer,
