@@ -17,8 +17,8 @@ only training differs.
   CLI options below and any Hydra-style overrides given as trailing arguments.
 * Ours: the model, windows, memory plan and loop exactly as resume_ner/train/run.py builds
   them (framework defaults included: SDPA attention, attention dropout 0, frozen word
-  embeddings, length-grouped dynamic-padding batches, a separate head learning rate,
-  precision=auto), without MLflow,
+  embeddings, the head's bias started at the tag prior, length-grouped dynamic-padding
+  batches, a separate head learning rate, precision=auto), without MLflow,
   with no early stopping, no time budget (both train every epoch of training.epochs) and no
   best-epoch selection: the final weights are scored.
 * Baseline: transformers.Trainer, the usual recipe: AutoModelForTokenClassification with the
@@ -281,6 +281,8 @@ def run_ours(cfg, tokenizer, source, train, id2label, label2id) -> dict[str, Any
         "setup": {
             **_model_setup(config),
             "word classes as token types": word_features,
+            "word embeddings": "frozen" if cfg.model.freeze_word_embeddings else "trained",
+            "head bias at the start": "tag prior" if cfg.model.head_bias_prior else "zero",
             "learning_rate": f"{t.learning_rate:g} body / "
             f"{(t.head_learning_rate or t.learning_rate):g} head",
             "batches": ("length-grouped" if t.group_by_length else "shuffled")
@@ -396,6 +398,8 @@ def run_baseline(cfg, tokenizer, source, train, id2label, label2id) -> dict[str,
         "setup": {
             **_model_setup(config),
             "word classes as token types": False,
+            "word embeddings": "trained",
+            "head bias at the start": "zero",
             "learning_rate": f"{t.learning_rate:g} (one for all parameters)",
             "batches": "random sampler, dynamic padding (DataCollatorForTokenClassification), "
             f"batch {t.batch_size} x {t.gradient_accumulation_steps}",
@@ -460,6 +464,7 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, Any]:
                 "hidden_dropout",
                 "classifier_dropout",
                 "freeze_word_embeddings",
+                "head_bias_prior",
             )
         },
         "seed": cfg.seed,

@@ -32,8 +32,8 @@ class ModelConfig:
     # Letter case and line breaks as token-type ids (resume_ner/word_features.py): auto = on
     # when the encoder has token-type embeddings (BERT, MiniLM; not DeBERTa-v3, DistilBERT).
     word_features: str = "auto"
-    # Keep the pretrained word-piece embeddings fixed: fewer weights to fit on a small corpus,
-    # and no optimizer step over the largest matrix of a small encoder (see README).
+    # Keep the pretrained word-piece embeddings fixed: on a small corpus, the largest matrix
+    # of a small encoder is better left as pretrained (README, "Default recipe", run 28).
     freeze_word_embeddings: bool = False
     # Start the fresh head's bias at the log-frequency of each tag in the training windows
     # (mostly O) rather than at zero, which rates every tag alike (see README).
