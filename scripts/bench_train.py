@@ -231,21 +231,19 @@ def run_ours(cfg, tokenizer, source, train, id2label, label2id) -> dict[str, Any
     from resume_ner.modeling import pick_dtype
     from resume_ner.train.loop import Trainer
     from resume_ner.train.run import (
-        labelled_windows,
         loop_settings,
         memory_plan,
-        prepare_model,
+        model_and_windows,
         seed_everything,
-        start_head_at_prior,
     )
 
     t = cfg.training
     device = torch.device("cpu")
     dtype = pick_dtype(t.precision, device)
     seed_everything(cfg.seed, t.deterministic)
-    model, word_features = prepare_model(cfg, source, id2label)
-    _, train_windows = labelled_windows(tokenizer, train, t, label2id, word_features)
-    start_head_at_prior(cfg, model, train_windows, id2label)
+    model, word_features, train_windows = model_and_windows(
+        cfg, source, tokenizer, train, id2label, label2id
+    )
     plan = memory_plan(t, model, device)
     log.info(
         "no validation set: the loop's per-epoch val numbers are empty; the final weights "

@@ -185,6 +185,22 @@ def start_head_at_prior(
         log.info("model.head_bias_prior: %s has no head bias to set", type(model).__name__)
 
 
+def model_and_windows(
+    cfg: DictConfig,
+    source: str,
+    tokenizer: Any,
+    documents: list,
+    id2label: dict[int, str],
+    label2id: dict[str, int],
+) -> tuple[torch.nn.Module, bool, list]:
+    """The model to train, whether it reads word classes, and its training windows, with
+    the head started at their tag prior under model.head_bias_prior."""
+    model, word_features = prepare_model(cfg, source, id2label)
+    _, windows = labelled_windows(tokenizer, documents, cfg.training, label2id, word_features)
+    start_head_at_prior(cfg, model, windows, id2label)
+    return model, word_features, windows
+
+
 @reporting_user_errors
 def run_training(cfg: DictConfig) -> float | None:
     """Train once and return the objective (the best validation value of hpo.objective)."""
@@ -246,10 +262,10 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     id2label, label2id = label_maps(splits.train + splits.val)
     device = pick_device(t.device)
     dtype = pick_dtype(t.precision, device)
-    model, word_features = prepare_model(cfg, source, id2label)
-    _, train_windows = labelled_windows(tokenizer, splits.train, t, label2id, word_features)
+    model, word_features, train_windows = model_and_windows(
+        cfg, source, tokenizer, splits.train, id2label, label2id
+    )
     val_encodings, val_windows = labelled_windows(tokenizer, splits.val, t, label2id, word_features)
-    start_head_at_prior(cfg, model, train_windows, id2label)
     log.info(
         "%d training documents -> %d windows; %d validation documents; %d labels; word "
         "classes (case, line breaks) as token types: %s",

@@ -307,22 +307,16 @@ def make_trainer(tiny_overrides) -> Callable[..., Any]:
         from resume_ner.data.synthetic import generate
         from resume_ner.train.loop import Trainer
         from resume_ner.train.memory import MemoryPlan
-        from resume_ner.train.run import (
-            label_maps,
-            labelled_windows,
-            loop_settings,
-            prepare_model,
-            start_head_at_prior,
-        )
+        from resume_ner.train.run import label_maps, loop_settings, model_and_windows
 
         cfg = compose_train(merge_overrides(tiny_overrides, overrides))
         documents = generate(4, seed=5, long_fraction=0.0)
         id2label, label2id = label_maps(documents)
         tokenizer = AutoTokenizer.from_pretrained(cfg.model.pretrained)
         torch.manual_seed(0)
-        model, word_features = prepare_model(cfg, cfg.model.pretrained, id2label)
-        _, windows = labelled_windows(tokenizer, documents, cfg.training, label2id, word_features)
-        start_head_at_prior(cfg, model, windows, id2label)
+        model, _, windows = model_and_windows(
+            cfg, cfg.model.pretrained, tokenizer, documents, id2label, label2id
+        )
         return Trainer(
             model=model,
             tokenizer=tokenizer,
