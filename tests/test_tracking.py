@@ -352,3 +352,48 @@ def test_data_fingerprint() -> None:
     assert data_fingerprint([Document("Jane Doe, Python", [Span(0, 4, "Name")]), docs[1]]) != fp
     assert data_fingerprint([Document("Jane Doe, Python", [Span(0, 8, "Skills")]), docs[1]]) != fp
     assert data_fingerprint(docs[::-1]) != fp
+
+
+# A process that opens the store once `go` exists, so that several open it at the same time.
+_OPEN_STORE = """
+import os, sys, time
+from pathlib import Path
+from omegaconf import OmegaConf
+from resume_ner.config.schema import TrackingConfig
+from resume_ner.train.tracking import Tracker
+import mlflow  # imported before the start line, so that only the store's creation races
+base, go = Path(sys.argv[1]), Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.01)
+cfg = OmegaConf.structured(TrackingConfig(name="mlflow"))
+cfg.experiment_name = "parallel"
+with Tracker(cfg, base_dir=base):
+    pass
+"""
+
+
+def test_runs_started_together_on_a_new_store_all_succeed(tmp_path: Path) -> None:
+    """Creating a new SQLite store is not atomic: parallel runs must not race on its tables."""
+    import subprocess
+    import sys
+
+    go = tmp_path / "go"
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_STORE, str(tmp_path), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    time.sleep(8)  # let every process finish its imports and wait at the start line
+    go.touch()
+    outputs = [proc.communicate(timeout=180)[0] for proc in procs]
+    failed = [out for proc, out in zip(procs, outputs, strict=True) if proc.returncode != 0]
+    assert not failed, failed[0][-2000:]
+    client = MlflowClient(db_uri(tmp_path))
+    experiment = client.get_experiment_by_name("parallel")
+    assert len(runs_of(client, experiment.experiment_id)) == 3

@@ -60,6 +60,38 @@ def _cfg_get(cfg: Any, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+# Seconds to wait for another process to finish creating the same SQLite store.
+STORE_LOCK_TIMEOUT = 300.0
+
+
+def open_client(uri: str) -> Any:
+    """An MlflowClient on `uri`, creating a new SQLite store under a file lock.
+
+    MLflow creates and migrates a SQLite store's tables on first use, and not atomically:
+    two runs started together on a new store (two terminals, parallel sweep trials) fail
+    with "table ... already exists". The lock (``<db>.lock`` beside the database) makes
+    one of them create the tables and the others wait for it.
+    """
+    from mlflow import MlflowClient
+
+    path = _sqlite_path(uri)
+    if _scheme(uri) != "sqlite" or not path or path == ":memory:":
+        return MlflowClient(uri)
+    from filelock import FileLock, Timeout
+
+    try:
+        with FileLock(path + ".lock", timeout=STORE_LOCK_TIMEOUT):
+            client = MlflowClient(uri)
+            client.search_experiments(max_results=1)  # the store exists before the lock goes
+    except Timeout:
+        raise TrackingError(
+            f"waited {STORE_LOCK_TIMEOUT:g} s for another process to create the tracking "
+            f"store {uri} (lock file {path}.lock). If no other run is starting, delete "
+            "the lock file and rerun."
+        ) from None
+    return client
+
+
 # --------------------------------------------------------------------------- Tracker
 
 
@@ -131,7 +163,7 @@ class Tracker:
         else:
             check_tracking_uri(self._uri, self.connect_timeout)
             mlflow.set_tracking_uri(self._uri)
-            self._client = MlflowClient(self._uri)
+            self._client = open_client(self._uri)
             env_run_id = os.environ.get("MLFLOW_RUN_ID", "").strip()
             if env_run_id:
                 self._attach(env_run_id)
