@@ -394,7 +394,12 @@ class Trainer:
                     self.on_best(epoch, {"metrics": metrics, "scores": scores})
             else:
                 progress.epochs_without_improvement += 1
-            if self.s.patience and progress.epochs_without_improvement >= self.s.patience:
+            # Patience that runs out at the last planned epoch stops nothing.
+            if (
+                self.s.patience
+                and progress.epochs_without_improvement >= self.s.patience
+                and epoch < planned
+            ):
                 progress.stopped_early = True
                 log.info("Early stopping: no improvement in %d epochs", self.s.patience)
             progress.epochs_completed = epoch
