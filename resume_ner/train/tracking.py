@@ -30,7 +30,7 @@ from resume_ner.train.run_metadata import flatten_config
 from resume_ner.train.tracking_uri import (
     TrackingError,
     _scheme,
-    _sqlite_path,
+    _sqlite_file,
     check_tracking_uri,
     resolve_tracking_uri,
 )
@@ -74,8 +74,8 @@ def open_client(uri: str) -> Any:
     """
     from mlflow import MlflowClient
 
-    path = _sqlite_path(uri)
-    if _scheme(uri) != "sqlite" or not path or path == ":memory:":
+    path = _sqlite_file(uri)
+    if not path:
         return MlflowClient(uri)
     from filelock import FileLock, Timeout
 
@@ -202,8 +202,8 @@ class Tracker:
 
     def _artifact_location(self) -> str | None:
         """Artifacts of a SQLite store live beside it: <db folder>/mlartifacts/<experiment>."""
-        path = _sqlite_path(self._uri)
-        if _scheme(self._uri) != "sqlite" or not path or path == ":memory:":
+        path = _sqlite_file(self._uri)
+        if not path:
             return None
         return (Path(path).parent / "mlartifacts" / _slug(self.experiment_name)).as_uri()
 

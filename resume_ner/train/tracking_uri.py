@@ -47,6 +47,12 @@ def _sqlite_path(uri: str) -> str:
     return uri[len("sqlite:///") :].split("?", 1)[0] if uri.startswith("sqlite:///") else ""
 
 
+def _sqlite_file(uri: str) -> str | None:
+    """The database file of a sqlite:/// URI; None for other URIs and in-memory stores."""
+    path = _sqlite_path(uri)
+    return path if path and path != ":memory:" else None
+
+
 def resolve_tracking_uri(uri: str | None, base_dir: Path) -> str:
     """The tracking URI to use, with local paths made absolute against `base_dir`.
 
@@ -215,8 +221,8 @@ def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
         if outcome[0] is not None:
             raise outcome[0]
     elif scheme == "sqlite":
-        path = _sqlite_path(uri)
-        if path and path != ":memory:":
+        path = _sqlite_file(uri)
+        if path:
             _check_writable(Path(path).parent, uri, file=Path(path))
     elif scheme in ("file", ""):
         path = urllib.parse.unquote(urllib.parse.urlparse(uri).path) if scheme else uri
