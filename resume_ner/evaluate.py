@@ -2,7 +2,8 @@
 
 Scores a checkpoint on annotated documents with the metrics of training (exact character
 spans, whole documents, the shared windowing and decoding): JSON in the run directory and
-a per-label table on stdout.
+a per-label table on stdout. `min_span_score_sweep=[0.5,0.7]` also scores other span-score
+floors from the same predictions.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -27,6 +29,7 @@ def evaluate_task(cfg: DictConfig) -> float:
     from resume_ner.data.document import Span
     from resume_ner.data.load import load_inputs
     from resume_ner.data.report import ValidationReport
+    from resume_ner.decoding import check_min_span_score
     from resume_ner.predictor import Predictor, min_span_score_override
     from resume_ner.train.metrics import (
         document_counts,
@@ -35,9 +38,20 @@ def evaluate_task(cfg: DictConfig) -> float:
         format_table,
     )
 
+    try:
+        sweep = [check_min_span_score(v, "min_span_score_sweep") for v in cfg.min_span_score_sweep]
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    # With a sweep, decode every span once and apply each floor afterwards: the floor is the
+    # decoder's last step, so this equals predicting at each floor.
     predictor = Predictor(
-        cfg.checkpoint, cfg.device, cfg.batch_size, min_span_score=min_span_score_override(cfg)
+        cfg.checkpoint,
+        cfg.device,
+        cfg.batch_size,
+        min_span_score=0.0 if sweep else min_span_score_override(cfg),
     )
+    floor = min_span_score_override(cfg)
+    floor = predictor.bundle.min_span_score if floor is None else floor
     report = ValidationReport()
     documents = [d for docs in load_inputs(cfg.data, report).values() for d in docs]
     if not documents:
@@ -47,7 +61,8 @@ def evaluate_task(cfg: DictConfig) -> float:
     known = set(predictor.labels)
     unknown = Counter(s.label for d in documents for s in d.spans if s.label not in known)
     gold: list[list[Span]] = [[s for s in d.spans if s.label in known] for d in documents]
-    predictions = predictor.predict([d.text for d in documents])
+    unfloored = predictor.predict([d.text for d in documents])
+    predictions = _above(unfloored, floor)
     scores = entity_scores(gold, predictions)
     errors = error_kinds(gold, predictions)
     result = {
@@ -56,6 +71,7 @@ def evaluate_task(cfg: DictConfig) -> float:
         "documents": len(documents),
         "unknown_gold_labels": dict(unknown),
         "validation": report.to_json(),
+        "min_span_score": floor,
         **scores,
         "errors": errors,
         # in input order, for scripts/compare_evaluations.py (the hash tells it whether
@@ -65,6 +81,10 @@ def evaluate_task(cfg: DictConfig) -> float:
             for d, counts in zip(documents, document_counts(gold, predictions), strict=True)
         ],
     }
+    if sweep:
+        result["min_span_score_sweep"] = [
+            _floor_row(value, gold, _above(unfloored, value)) for value in sweep
+        ]
     out = Path(cfg.output) if cfg.output else run_dir() / RESULT_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, result)
@@ -83,8 +103,37 @@ def evaluate_task(cfg: DictConfig) -> float:
     if unknown:
         names = ", ".join(f"{k} ({v})" for k, v in sorted(unknown.items()))
         print(f"Set aside gold spans with labels the model does not know: {names}")
+    if sweep:
+        print(f"\nAt other span-score floors (this run's: {floor}):")
+        print(_sweep_table(result["min_span_score_sweep"]))
     print(f"Metrics: {out}")
     return float(scores["f1"])
+
+
+def _above(predictions: list[list[Any]], floor: float) -> list[list[Any]]:
+    return [[span for span in spans if span.score >= floor] for spans in predictions]
+
+
+def _floor_row(floor: float, gold: list[list[Any]], predictions: list[list[Any]]) -> dict:
+    from resume_ner.train.metrics import entity_scores
+
+    scores = entity_scores(gold, predictions)
+    return {
+        "min_span_score": floor,
+        "predicted": sum(len(spans) for spans in predictions),
+        **{key: scores[key] for key in ("precision", "recall", "f1", "macro-f1")},
+    }
+
+
+def _sweep_table(rows: list[dict]) -> str:
+    header = ("floor", "predicted", "precision", "recall", "f1", "macro-f1")
+    lines = [f"{header[0]:>6} " + " ".join(f"{name:>9}" for name in header[1:])]
+    for row in rows:
+        lines.append(
+            f"{row['min_span_score']:>6.2f} {row['predicted']:>9d} {row['precision']:>9.4f} "
+            f"{row['recall']:>9.4f} {row['f1']:>9.4f} {row['macro-f1']:>9.4f}"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:

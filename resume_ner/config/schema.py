@@ -273,3 +273,6 @@ class EvaluateConfig:
     output: str | None = None
     # null: the checkpoint's training.min_span_score; 0 keeps every decoded span.
     min_span_score: float | None = None
+    # Also score each of these floors, from the same predictions: [0.5,0.6,0.7] shows the
+    # precision/recall trade in one pass (a table, and "min_span_score_sweep" in the JSON).
+    min_span_score_sweep: list[float] = field(default_factory=list)

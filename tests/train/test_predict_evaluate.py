@@ -33,7 +33,10 @@ ERROR_CASES = {
     "broken_input": ("broken.jsonl:2", "invalid JSON"),
     "broken_evaluation_data": ("broken.jsonl:2", "invalid JSON"),
     "bad_min_span_score": ("min_span_score=1.5", "span score in [0, 1]"),
+    "bad_min_span_score_sweep": ("min_span_score_sweep=2", "span score in [0, 1]"),
 }
+# the floors `evaluate` also scores (min_span_score_sweep)
+SWEEP = (0.0, 0.5, 0.8)
 
 
 def _spacy_line(doc) -> str:
@@ -102,6 +105,7 @@ def cli(cli_run, run_commands, tmp_path_factory) -> SimpleNamespace:
         *EVALUATE,
         f"checkpoint={ckpt}",
         f"data.path={root / 'annotated.jsonl'}",
+        f"min_span_score_sweep={list(SWEEP)}",
         f"hydra.run.dir={root / 'evaluate'}",
     ]
     commands["absent_checkpoint"] = [
@@ -147,6 +151,13 @@ def cli(cli_run, run_commands, tmp_path_factory) -> SimpleNamespace:
         f"checkpoint={ckpt}",
         f"data.path={root / 'annotated.jsonl'}",
         "min_span_score=1.5",
+        f"hydra.run.dir={root / 'evaluate-broken'}",
+    ]
+    commands["bad_min_span_score_sweep"] = [
+        *EVALUATE,
+        f"checkpoint={ckpt}",
+        f"data.path={root / 'annotated.jsonl'}",
+        "min_span_score_sweep=[0.5,2]",
         f"hydra.run.dir={root / 'evaluate-broken'}",
     ]
     names = list(commands)
@@ -288,6 +299,34 @@ def test_evaluate_scores_like_training_metrics(cli, predictor):
     assert f"f1 {expected['f1']:.4f}" in stdout
     assert f"Metrics: {path}" in stdout
     assert "Wrong predictions:" in stdout
+
+
+def test_evaluate_scores_each_floor_of_a_sweep_as_if_predicted_at_it(cli, predictor):
+    from resume_ner.predictor import Predictor
+    from resume_ner.train.metrics import entity_scores
+
+    result = cli.results["evaluate"]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    evaluation = json.loads((cli.root / "evaluate" / "evaluation.json").read_text())
+    assert evaluation["min_span_score"] == predictor.min_span_score
+    rows = evaluation["min_span_score_sweep"]
+    assert [row["min_span_score"] for row in rows] == list(SWEEP)
+
+    known = set(predictor.labels)
+    gold = [[s for s in d.spans if s.label in known] for d in cli.docs]
+    texts = [d.text for d in cli.docs]
+    for row in rows:
+        predictions = Predictor(str(cli.checkpoint), min_span_score=row["min_span_score"])
+        predicted = predictions.predict(texts)
+        expected = entity_scores(gold, predicted)
+        assert row["predicted"] == sum(len(spans) for spans in predicted)
+        for key in ("precision", "recall", "f1", "macro-f1"):
+            assert row[key] == pytest.approx(expected[key], abs=1e-12), (row, key)
+        assert f"{row['min_span_score']:>6.2f} {row['predicted']:>9d}" in result.stdout
+    # the run's own floor is one of the rows, and scores what the headline says
+    own = next(row for row in rows if row["min_span_score"] == predictor.min_span_score)
+    assert own["f1"] == evaluation["f1"]
+    assert rows[0]["predicted"] >= rows[-1]["predicted"]
 
 
 @pytest.mark.parametrize("case", list(ERROR_CASES))
