@@ -209,4 +209,9 @@ def decode_spans(
         scores.append(confidence[word])
     close()
     spans = [PredictedSpan(int(s), int(e), lab, float(np.mean(sc))) for s, e, lab, sc in pieces]
+    return above_floor(spans, min_score)
+
+
+def above_floor(spans: Sequence[PredictedSpan], min_score: float) -> list[PredictedSpan]:
+    """The spans scoring at least min_score (the span-score floor, the decoder's last step)."""
     return [span for span in spans if span.score >= min_score]

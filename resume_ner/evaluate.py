@@ -42,16 +42,11 @@ def evaluate_task(cfg: DictConfig) -> float:
         sweep = [check_min_span_score(v, "min_span_score_sweep") for v in cfg.min_span_score_sweep]
     except ValueError as error:
         raise UsageError(str(error)) from None
-    # With a sweep, decode every span once and apply each floor afterwards: the floor is the
-    # decoder's last step, so this equals predicting at each floor.
-    predictor = Predictor(
-        cfg.checkpoint,
-        cfg.device,
-        cfg.batch_size,
-        min_span_score=0.0 if sweep else min_span_score_override(cfg),
-    )
-    floor = min_span_score_override(cfg)
-    floor = predictor.bundle.min_span_score if floor is None else floor
+    override = min_span_score_override(cfg)
+    # Decode every span once, then apply the floor and each floor of the sweep: the floor is
+    # the decoder's last step, so this equals predicting at each floor.
+    predictor = Predictor(cfg.checkpoint, cfg.device, cfg.batch_size, min_span_score=0.0)
+    floor = predictor.bundle.min_span_score if override is None else override
     report = ValidationReport()
     documents = [d for docs in load_inputs(cfg.data, report).values() for d in docs]
     if not documents:
@@ -111,7 +106,9 @@ def evaluate_task(cfg: DictConfig) -> float:
 
 
 def _above(predictions: list[list[Any]], floor: float) -> list[list[Any]]:
-    return [[span for span in spans if span.score >= floor] for spans in predictions]
+    from resume_ner.decoding import above_floor
+
+    return [above_floor(spans, floor) for spans in predictions]
 
 
 def _floor_row(floor: float, gold: list[list[Any]], predictions: list[list[Any]]) -> dict:
