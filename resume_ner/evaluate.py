@@ -29,8 +29,7 @@ def evaluate_task(cfg: DictConfig) -> float:
     from resume_ner.data.document import Span
     from resume_ner.data.load import load_inputs
     from resume_ner.data.report import ValidationReport
-    from resume_ner.decoding import check_min_span_score
-    from resume_ner.predictor import Predictor, min_span_score_override
+    from resume_ner.predictor import Predictor, min_span_score_override, min_span_score_sweep
     from resume_ner.train.metrics import (
         document_counts,
         entity_scores,
@@ -38,10 +37,7 @@ def evaluate_task(cfg: DictConfig) -> float:
         format_table,
     )
 
-    try:
-        sweep = [check_min_span_score(v, "min_span_score_sweep") for v in cfg.min_span_score_sweep]
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    sweep = min_span_score_sweep(cfg)
     override = min_span_score_override(cfg)
     # Decode every span once, then apply the floor and each floor of the sweep: the floor is
     # the decoder's last step, so this equals predicting at each floor.

@@ -316,8 +316,8 @@ def test_evaluate_scores_each_floor_of_a_sweep_as_if_predicted_at_it(cli, predic
     gold = [[s for s in d.spans if s.label in known] for d in cli.docs]
     texts = [d.text for d in cli.docs]
     for row in rows:
-        predictions = Predictor(str(cli.checkpoint), min_span_score=row["min_span_score"])
-        predicted = predictions.predict(texts)
+        at_floor = Predictor(str(cli.checkpoint), min_span_score=row["min_span_score"])
+        predicted = at_floor.predict(texts)
         expected = entity_scores(gold, predicted)
         assert row["predicted"] == sum(len(spans) for spans in predicted)
         for key in ("precision", "recall", "f1", "macro-f1"):
