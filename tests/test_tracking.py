@@ -300,6 +300,18 @@ def test_unwritable_sqlite_location_fails(tmp_path: Path) -> None:
     assert (tmp_path / "new").is_dir()
 
 
+def test_a_file_store_is_refused_with_the_fix_unless_allowed(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    uri = (tmp_path / "mlruns").as_uri()
+    with pytest.raises(TrackingError, match=r"file store.*sqlite:///.*MLFLOW_ALLOW_FILE_STORE"):
+        check_tracking_uri(uri)
+    with pytest.raises(TrackingError, match="file store"):
+        check_tracking_uri(str(tmp_path / "runs"))  # a bare path is a file store too
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    check_tracking_uri(uri)
+    assert (tmp_path / "mlruns").is_dir()
+
+
 # --------------------------------------------------------------------------- helpers
 
 

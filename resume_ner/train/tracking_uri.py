@@ -99,6 +99,15 @@ def _store_schemes() -> set[str] | None:
         return None
 
 
+def _file_store_allowed() -> bool:
+    """Whether mlflow opens file stores (MLflow 3.x refuses them unless told to)."""
+    try:
+        from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
+    except ImportError:  # an MLflow from before the refusal
+        return True
+    return bool(MLFLOW_ALLOW_FILE_STORE.get())
+
+
 def _auth_headers() -> dict[str, str]:
     import base64
 
@@ -225,5 +234,12 @@ def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
         if path:
             _check_writable(Path(path).parent, uri, file=Path(path))
     elif scheme in ("file", ""):
+        if not _file_store_allowed():
+            raise TrackingError(
+                f"tracking.uri={uri} is a file store (a folder of runs), which this MLflow "
+                "refuses unless MLFLOW_ALLOW_FILE_STORE=true is set. Log into a SQLite "
+                "store instead (tracking.uri=sqlite:///path/to/mlflow.db, or drop tracking.uri "
+                "for outputs/mlflow.db), or set MLFLOW_ALLOW_FILE_STORE=true."
+            )
         path = urllib.parse.unquote(urllib.parse.urlparse(uri).path) if scheme else uri
         _check_writable(Path(path), uri)  # a file store is a folder
