@@ -9,18 +9,22 @@
    is trimmed of whitespace. The span conventions learned from the training annotations
    (resume_ner.span_conventions) then decide two kinds of boundary: neighbouring spans of
    one label that the annotators write as one are joined, and a label they never continue
-   across a line break ends there. Last, a span whose score is under `min_score` is
-   dropped: the tagger itself rates it more likely not to be that entity.
+   across a line break ends there.
+3. `finish_spans`: a span whose score is under `min_score` is dropped (the tagger itself
+   rates it more likely not to be that entity); then, for the labels the annotators label
+   at every occurrence (the repeated labels of the conventions), each kept span's string is
+   labelled wherever else it occurs as whole words and no span is yet.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from resume_ner.span_conventions import SpanConventions
+from resume_ner.span_conventions import SpanConventions, occurrences
 from resume_ner.windows import DocumentEncoding, Window
 
 
@@ -142,12 +146,14 @@ def decode_spans(
     id2label: Mapping[int, str],
     conventions: SpanConventions | None = None,
     min_score: float = 0.0,
+    finish: bool = True,
 ) -> list[PredictedSpan]:
     """Character spans from per-token probabilities, decided word by word (Viterbi, BIO).
 
-    conventions: the joins and single-line labels learned in training; None applies none.
-    score: the mean, over the span's words, of the probability of each word's decoded tag;
-    spans scoring under min_score are dropped (after the joins, which can lift a piece).
+    conventions: the span conventions learned in training; None applies none.
+    score: the mean, over the span's words, of the probability of each word's decoded tag.
+    finish: end with `finish_spans` (the floor, then the repeats); False returns the spans
+    before it, for a caller that finishes them at several floors.
     """
     num_words = encoding.num_words
     if num_words == 0:
@@ -209,9 +215,34 @@ def decode_spans(
         scores.append(confidence[word])
     close()
     spans = [PredictedSpan(int(s), int(e), lab, float(np.mean(sc))) for s, e, lab, sc in pieces]
-    return above_floor(spans, min_score)
+    return finish_spans(text, spans, conventions, min_score) if finish else spans
 
 
-def above_floor(spans: Sequence[PredictedSpan], min_score: float) -> list[PredictedSpan]:
-    """The spans scoring at least min_score (the span-score floor, the decoder's last step)."""
-    return [span for span in spans if span.score >= min_score]
+def finish_spans(
+    text: str,
+    spans: Sequence[PredictedSpan],
+    conventions: SpanConventions | None,
+    min_score: float,
+) -> list[PredictedSpan]:
+    """The decoder's last steps: the span-score floor, then the repeated labels."""
+    kept = [span for span in spans if span.score >= min_score]
+    repeated = set(conventions.repeated) if conventions is not None else set()
+    if not repeated:
+        return kept
+    # The surest span claims a recurring string first; a repeat never overlaps a span.
+    taken = sorted((span.start, span.end) for span in kept)
+    repeats: list[PredictedSpan] = []
+    for span in sorted(kept, key=lambda s: (-s.score, s.start)):
+        if span.label not in repeated:
+            continue
+        for start, end in occurrences(text, span.text(text)):
+            if not _overlaps(taken, start, end):
+                insort(taken, (start, end))
+                repeats.append(PredictedSpan(start, end, span.label, span.score))
+    return sorted(kept + repeats)
+
+
+def _overlaps(sorted_extents: list[tuple[int, int]], start: int, end: int) -> bool:
+    """Whether [start, end) overlaps any of the sorted, non-overlapping extents."""
+    at = bisect_left(sorted_extents, (start, end))
+    return any(s < end and start < e for s, e in sorted_extents[max(at - 1, 0) : at + 1])

@@ -39,9 +39,9 @@ def evaluate_task(cfg: DictConfig) -> float:
 
     sweep = min_span_score_sweep(cfg)
     override = min_span_score_override(cfg)
-    # Decode every span once, then apply the floor and each floor of the sweep: the floor is
-    # the decoder's last step, so this equals predicting at each floor.
-    predictor = Predictor(cfg.checkpoint, cfg.device, cfg.batch_size, min_span_score=0.0)
+    # Decode once, then finish the spans (the floor, then the repeats: the decoder's last
+    # steps) at this run's floor and at each floor of the sweep, as predicting at each would.
+    predictor = Predictor(cfg.checkpoint, cfg.device, cfg.batch_size)
     floor = predictor.bundle.min_span_score if override is None else override
     report = ValidationReport()
     documents = [d for docs in load_inputs(cfg.data, report).values() for d in docs]
@@ -52,8 +52,10 @@ def evaluate_task(cfg: DictConfig) -> float:
     known = set(predictor.labels)
     unknown = Counter(s.label for d in documents for s in d.spans if s.label not in known)
     gold: list[list[Span]] = [[s for s in d.spans if s.label in known] for d in documents]
-    unfloored = predictor.predict([d.text for d in documents])
-    predictions = _above(unfloored, floor)
+    texts = [d.text for d in documents]
+    unfinished = predictor.predict(texts, finish=False)
+    conventions = predictor.bundle.conventions
+    predictions = _finished(texts, unfinished, conventions, floor)
     scores = entity_scores(gold, predictions)
     errors = error_kinds(gold, predictions)
     result = {
@@ -74,7 +76,8 @@ def evaluate_task(cfg: DictConfig) -> float:
     }
     if sweep:
         result["min_span_score_sweep"] = [
-            _floor_row(value, gold, _above(unfloored, value)) for value in sweep
+            _floor_row(value, gold, _finished(texts, unfinished, conventions, value))
+            for value in sweep
         ]
     out = Path(cfg.output) if cfg.output else run_dir() / RESULT_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -101,10 +104,15 @@ def evaluate_task(cfg: DictConfig) -> float:
     return float(scores["f1"])
 
 
-def _above(predictions: list[list[Any]], floor: float) -> list[list[Any]]:
-    from resume_ner.decoding import above_floor
+def _finished(
+    texts: list[str], unfinished: list[list[Any]], conventions: Any, floor: float
+) -> list[list[Any]]:
+    from resume_ner.decoding import finish_spans
 
-    return [above_floor(spans, floor) for spans in predictions]
+    return [
+        finish_spans(text, spans, conventions, floor)
+        for text, spans in zip(texts, unfinished, strict=True)
+    ]
 
 
 def _floor_row(floor: float, gold: list[list[Any]], predictions: list[list[Any]]) -> dict:

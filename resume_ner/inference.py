@@ -78,6 +78,7 @@ def decode_documents(
     id2label: Mapping[int, str],
     conventions: SpanConventions | None = None,
     min_score: float = 0.0,
+    finish: bool = True,
 ) -> list[list[PredictedSpan]]:
     """Merge each document's window probabilities and decode them into spans."""
     per_doc: list[list[int]] = [[] for _ in texts]
@@ -92,7 +93,9 @@ def decode_documents(
         token_probs = merge_windows(
             len(encoding), [windows[k] for k in ks], [probabilities[k] for k in ks]
         )
-        results.append(decode_spans(text, encoding, token_probs, id2label, conventions, min_score))
+        results.append(
+            decode_spans(text, encoding, token_probs, id2label, conventions, min_score, finish)
+        )
     return results
 
 
@@ -107,10 +110,12 @@ def predict_texts(
     word_features: bool = False,
     conventions: SpanConventions | None = None,
     min_score: float = 0.0,
+    finish: bool = True,
 ) -> list[list[PredictedSpan]]:
     """Predicted spans for each text, in the order of `texts` (word_features: the model reads
     word classes as token_type_ids; conventions: the span conventions learned in training;
-    min_score: the lowest span score kept; all as the checkpoint's label map says)."""
+    min_score: the lowest span score kept; all as the checkpoint's label map says; finish:
+    see `decoding.decode_spans`)."""
     texts = list(texts)
     if not texts:
         return []
@@ -122,5 +127,5 @@ def predict_texts(
         pad_token_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
     probabilities = window_probabilities(windows, forward, pad_token_id, batch_size)
     return decode_documents(
-        texts, encodings, windows, probabilities, id2label, conventions, min_score
+        texts, encodings, windows, probabilities, id2label, conventions, min_score, finish
     )

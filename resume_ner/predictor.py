@@ -43,7 +43,8 @@ class Predictor:
     def labels(self) -> list[str]:
         return sorted({label[2:] for label in self.bundle.id2label.values() if label != "O"})
 
-    def predict(self, texts: list[str]) -> list[list[PredictedSpan]]:
+    def predict(self, texts: list[str], finish: bool = True) -> list[list[PredictedSpan]]:
+        """The spans of each text; finish=False: before the floor and repeats (finish_spans)."""
         from resume_ner.inference import predict_texts
 
         return predict_texts(
@@ -57,6 +58,7 @@ class Predictor:
             word_features=self.bundle.word_features,
             conventions=self.bundle.conventions,
             min_score=self.min_span_score,
+            finish=finish,
         )
 
 

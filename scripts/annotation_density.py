@@ -2,6 +2,7 @@
 
     python scripts/annotation_density.py ../shared/data/dataturks/train.jsonl
     python scripts/annotation_density.py FILE --block 20 --term microsoft
+    python scripts/annotation_density.py FILE --repeats
 
 Reads an annotation file the way training does (data=dataturks cleaning: repairs, dedupe,
 UNKNOWN dropped) and prints, for each block of documents in file order, the labelled spans
@@ -9,7 +10,9 @@ per resume, per 1,000 characters, and per label. With --term, it also counts the
 that mention the term and, per label, how many labelled spans contain it. A file annotated
 in batches by different people shows it here: a model trained on the dense batches
 predicts spans that the sparse batches' annotators left out, which the scores on those
-batches count as wrong (README, "Default recipe").
+batches count as wrong (README, "Default recipe"). With --repeats, it prints instead, per
+label, how often a labelled string's other whole-word occurrences in its document carry
+the label too: what training learns as the repeated labels (README, "Span boundaries").
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from resume_ner.data.document import Document
 from resume_ner.data.load import load_documents
 from resume_ner.data.raw import DataError
 from resume_ner.data.report import ValidationReport
+from resume_ner.span_conventions import MIN_SPANS, repeat_counts
 
 
 def _abbreviation(label: str) -> str:
@@ -58,12 +62,30 @@ def block_rows(documents: list[Document], block: int, term: str | None) -> list[
     return rows
 
 
+def print_repeats(documents: list[Document]) -> None:
+    """Per label: other occurrences of its labelled strings, and how many are labelled."""
+    counts = repeat_counts(documents)
+    width = max([len(label) for label in counts] + [5])
+    print(f"{'label':<{width}}  occurrences  labelled  share  repeated")
+    for label, (count, labelled) in counts.items():
+        repeated = "yes" if count >= MIN_SPANS and labelled > count / 2 else "no"
+        print(
+            f"{label:<{width}}  {count:>11d}  {labelled:>8d}  {labelled / count:>5.2f}  {repeated}"
+        )
+    total = sum(c for c, _ in counts.values())
+    labelled_total = sum(n for _, n in counts.values())
+    print(f"{len(documents)} documents: {labelled_total} of {total} other occurrences labelled")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("path", help="annotation file (any supported format)")
     parser.add_argument("--block", type=int, default=20, help="documents per row (default 20)")
     parser.add_argument("--term", help="also count documents and labelled spans with this text")
     parser.add_argument("--data", default="dataturks", help="data config group (default dataturks)")
+    parser.add_argument(
+        "--repeats", action="store_true", help="per label, how often recurring strings are labelled"
+    )
     args = parser.parse_args(argv)
     if args.block < 1:
         parser.error("--block must be at least 1")
@@ -78,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.path} holds no annotated documents", file=sys.stderr)
         return 2
 
+    if args.repeats:
+        print_repeats(documents)
+        return 0
     labels = sorted({span.label for doc in documents for span in doc.spans})
     header = ["documents", "spans/resume", "spans/1k chars"]
     if args.term is None:

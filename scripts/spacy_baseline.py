@@ -12,6 +12,11 @@ scores our models. spaCy runs in its own interpreter (--spacy-python), so it nee
 installed beside this project: `python -m venv spacy-env && spacy-env/bin/pip install
 spacy`. Spans that do not fall on spaCy token boundaries are snapped inwards (or outwards
 when that leaves nothing), as `Doc.char_span` does.
+
+It also scores spaCy's predictions with the repeated labels that resume_ner's decoder
+adds (resume_ner.span_conventions, learned from the same training part), to tell what
+comes from the tagger and what from that decoding step. `--out DIR --reuse` scores the
+predictions already in DIR without training again.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 SPACY_CODE = r"""
 import json, sys
@@ -61,13 +67,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--spacy-python", required=True, help="an interpreter with spaCy 3")
     parser.add_argument("--out", type=Path, default=None, help="keep the work folder here")
     parser.add_argument("--max-steps", type=int, default=0, help="cap spaCy's steps (0: none)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="score the predictions already in --out"
+    )
     args = parser.parse_args(argv)
 
     from resume_ner.config.compose import compose_train
     from resume_ner.data.document import Span
     from resume_ner.data.load import load_documents, load_splits
     from resume_ner.data.report import ValidationReport
+    from resume_ner.decoding import PredictedSpan, finish_spans
+    from resume_ner.span_conventions import learn_conventions
     from resume_ner.train.metrics import entity_scores, format_table
+
+    if args.reuse and not (args.out and (args.out / "predicted.json").is_file()):
+        parser.error("--reuse needs --out DIR holding predicted.json from an earlier run")
 
     cfg = compose_train(["data=dataturks", f"data.path={args.train.resolve()}"])
     splits = load_splits(cfg.data)
@@ -84,6 +98,32 @@ def main(argv: list[str] | None = None) -> None:
     def spacy(*command: str) -> None:
         subprocess.run([args.spacy_python, *command], check=True)
 
+    seconds = None if args.reuse else train_and_predict(spacy, folder, args.max_steps)
+
+    predicted = json.loads((folder / "predicted.json").read_text())
+    gold = [d.spans for d in test]
+    scores = entity_scores(gold, [[Span(*span) for span in spans] for spans in predicted])
+    print(format_table(scores))
+    print(
+        f"spaCy NER: {len(splits.train)} training / {len(splits.val)} dev documents, "
+        f"{'predictions reused' if seconds is None else f'{seconds:.0f} s of `spacy train`'}; "
+        f"{len(test)} test documents: micro F1 "
+        f"{scores['f1']:.3f}, macro F1 {scores['macro-f1']:.3f} (work folder: {folder})"
+    )
+    conventions = learn_conventions(splits.train)
+    repeated = [
+        finish_spans(d.text, [PredictedSpan(*span, 1.0) for span in spans], conventions, 0.0)
+        for d, spans in zip(test, predicted, strict=True)
+    ]
+    with_repeats = entity_scores(gold, repeated)
+    print(
+        f"with the repeated labels of the training part ({', '.join(conventions.repeated)}): "
+        f"micro F1 {with_repeats['f1']:.3f}, macro F1 {with_repeats['macro-f1']:.3f}"
+    )
+
+
+def train_and_predict(spacy: Any, folder: Path, max_steps: int) -> float:
+    """Train spaCy in `folder` and write its test predictions; the seconds of training."""
     spacy("-c", SPACY_CODE, "docbin", str(folder))
     config = folder / "config.cfg"
     spacy(
@@ -104,22 +144,11 @@ def main(argv: list[str] | None = None) -> None:
     spacy(
         "-m", "spacy", "train", str(config), "-o", str(folder / "model"),
         "--paths.train", str(folder / "train.spacy"), "--paths.dev", str(folder / "val.spacy"),
-        *(["--training.max_steps", str(args.max_steps)] if args.max_steps else []),
+        *(["--training.max_steps", str(max_steps)] if max_steps else []),
     )  # fmt: skip
     seconds = time.perf_counter() - started
     spacy("-c", SPACY_CODE, "predict", str(folder))
-
-    predicted = json.loads((folder / "predicted.json").read_text())
-    scores = entity_scores(
-        [d.spans for d in test],
-        [[Span(*span) for span in spans] for spans in predicted],
-    )
-    print(format_table(scores))
-    print(
-        f"spaCy NER: {len(splits.train)} training / {len(splits.val)} dev documents, "
-        f"{seconds:.0f} s of `spacy train`; {len(test)} test documents: micro F1 "
-        f"{scores['f1']:.3f}, macro F1 {scores['macro-f1']:.3f} (work folder: {folder})"
-    )
+    return seconds
 
 
 if __name__ == "__main__":

@@ -68,6 +68,35 @@ def test_blocks_in_file_order_show_a_change_of_density(tmp_path):
     assert with_term[2].split()[3:] == ["4", "4/4", "0/0", "0/4"]
 
 
+def test_repeats_counts_how_often_recurring_strings_are_labelled(tmp_path):
+    # Companies labelled at both of their occurrences (the DataTurks record format allows
+    # several points per annotation); Pune labelled only where first written.
+    records = []
+    for i in range(6):
+        text = f"Asha Rao {i}\nInfosys, Pune\nAt Infosys since 2019; Pune office"
+        second = text.rindex("Infosys")
+        record = _record(text, [("Pune", "Location")])
+        record["annotation"].append(
+            {
+                "label": ["Companies worked at"],
+                "points": [
+                    {"start": start, "end": start + 6, "text": "Infosys"}
+                    for start in (text.index("Infosys"), second)
+                ],
+            }
+        )
+        records.append(record)
+    result = _run(_write(tmp_path / "r.jsonl", records), "--repeats")
+    assert result.returncode == 0, result.stderr
+    rows = {
+        line.rsplit(maxsplit=4)[0]: line.split()[-4:] for line in result.stdout.splitlines()[1:-1]
+    }
+    # 6 other occurrences each; a label needs 10 before it is called repeated.
+    assert rows["Companies worked at"] == ["6", "6", "1.00", "no"]
+    assert rows["Location"] == ["6", "0", "0.00", "no"]
+    assert "6 documents: 6 of 12 other occurrences labelled" in result.stdout
+
+
 def test_missing_file_and_bad_block_fail_clearly(tmp_path):
     missing = _run(tmp_path / "nope.jsonl")
     assert missing.returncode != 0

@@ -1,5 +1,5 @@
-"""span_conventions: learning how the annotations write spans (joins, single-line labels),
-and the decoder following what was learned."""
+"""span_conventions: learning how the annotations write spans (joins, single-line labels,
+repeated labels), and the decoder following what was learned."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ from fixtures_tokenizers import minilm
 
 from resume_ner.checkpoints import LABEL_MAP, read_inference_bundle, write_json
 from resume_ner.data.document import Document, Span
-from resume_ner.decoding import PredictedSpan, decode_spans
-from resume_ner.span_conventions import SpanConventions, gap_key, learn_conventions
+from resume_ner.decoding import PredictedSpan, decode_spans, finish_spans
+from resume_ner.span_conventions import (
+    MIN_SPANS,
+    SpanConventions,
+    gap_key,
+    learn_conventions,
+    occurrences,
+)
 from resume_ner.windows import bio_labels, encode_text
 
 TAGS = bio_labels(["Skills", "Location"])
@@ -83,6 +89,91 @@ def test_single_line_labels_are_those_that_almost_never_cross_a_line_break():
     # Too few spans to tell: no rule.
     few = [document("Pune", ("Pune", "Location"))]
     assert learn_conventions(names + skills + few).single_line == ["Name"]
+
+
+def everywhere(text: str, *labelled: tuple[str, str]) -> Document:
+    """A document whose spans are every whole-word occurrence of each (substring, label)."""
+    spans = [
+        Span(start, end, label)
+        for part, label in labelled
+        for start, end in occurrences(text, part)
+    ]
+    return Document(text, sorted(spans))
+
+
+def test_occurrences_are_whole_words_and_case_sensitive():
+    text = "Infosys, infosys, Infosys Ltd and NotInfosys; (Infosys)"
+    assert [text[s:e] for s, e in occurrences(text, "Infosys")] == ["Infosys"] * 3
+    assert [s for s, _ in occurrences(text, "Infosys")] == [0, 18, 47]
+    assert list(occurrences(text, "")) == []
+    # Punctuation in the phrase is matched literally.
+    assert list(occurrences("C++ and C", "C++")) == [(0, 3)]
+
+
+def test_labels_written_at_every_occurrence_are_repeated_and_others_are_not():
+    # Companies labelled wherever they recur; Skills only where first written.
+    company = [
+        everywhere(f"Infosys {k}\nAt Infosys I led a team. Infosys", ("Infosys", "Companies"))
+        for k in range(MIN_SPANS)
+    ]
+    skills = [document(f"python {k}, then python again", ("python", "Skills")) for k in range(12)]
+    learned = learn_conventions(company + skills)
+    assert learned.repeated == ["Companies"]
+    # Labelled in half the recurrences: not more often than not, so not repeated.
+    half = [
+        Document(
+            text := f"Pune {k} Pune Pune",
+            [Span(0, 4, "Location"), Span(text.rindex("Pune"), len(text), "Location")],
+        )
+        for k in range(MIN_SPANS)
+    ]
+    assert learn_conventions(half).repeated == []
+    # Too few recurrences to tell.
+    assert learn_conventions(company[:3]).repeated == []
+
+
+def test_finish_labels_the_other_occurrences_of_a_repeated_label():
+    text = "Infosys, Pune\nWorked at Infosys and Infosys Ltd; infosys; NotInfosys. Pune"
+    first = PredictedSpan(0, 7, "Companies", 0.9)
+    pune = PredictedSpan(9, 13, "Location", 0.8)
+    ltd = PredictedSpan(text.index("Infosys Ltd"), text.index("Infosys Ltd") + 11, "Skills", 0.7)
+    conventions = SpanConventions(repeated=["Companies"])
+    finished = finish_spans(text, [first, pune, ltd], conventions, min_score=0.5)
+    # Whole-word, same-case occurrences that no span covers; Location is not repeated.
+    second = text.index("Infosys", 8)
+    assert finished == sorted(
+        [first, pune, ltd, PredictedSpan(second, second + 7, "Companies", 0.9)]
+    )
+    # Without the convention, nothing is added; a span under the floor is not repeated.
+    assert finish_spans(text, [first, pune, ltd], SpanConventions(), 0.5) == [first, pune, ltd]
+    assert finish_spans(text, [first, pune, ltd], conventions, 0.95) == []
+
+
+def test_the_surer_span_claims_a_recurring_string_first():
+    text = "Data Analyst at Acme. Data Analyst"
+    low = PredictedSpan(0, 12, "Skills", 0.55)
+    high = PredictedSpan(22, 34, "Designation", 0.9)
+    conventions = SpanConventions(repeated=["Skills", "Designation"])
+    # Each occurrence keeps its own span; neither is relabelled or doubled.
+    assert finish_spans(text, [low, high], conventions, 0.5) == [low, high]
+    # A third occurrence goes to the surer span's label.
+    text3 = text + "; Data Analyst"
+    third = PredictedSpan(36, 48, "Designation", 0.9)
+    assert finish_spans(text3, [low, high], conventions, 0.5) == [low, high, third]
+
+
+def test_decoder_repeats_a_predicted_span_across_the_whole_document():
+    text = "python, sql\n" + "worked on data pipelines. " * 40 + "python"
+    encoding = encode_text(minilm(), text)
+    probs = np.full((len(encoding), len(TAGS)), 1e-3)
+    heads = encoding.word_heads()
+    probs[:, TAGS.index("O")] = 0.9
+    probs[heads[0], TAGS.index("B-Skills")] = 0.95
+    conventions = SpanConventions(repeated=["Skills"])
+    spans = decode_spans(text, encoding, probs, ID2LABEL, conventions, min_score=0.5)
+    assert [(s.start, s.end) for s in spans] == [(0, 6), (len(text) - 6, len(text))]
+    unfinished = decode_spans(text, encoding, probs, ID2LABEL, conventions, finish=False)
+    assert [(s.start, s.end) for s in unfinished] == [(0, 6)]
 
 
 def fragmented(text: str) -> tuple[object, np.ndarray]:
@@ -157,7 +248,9 @@ def test_checkpoint_label_map_carries_the_conventions(tmp_path):
     # and no score floor.
     old = read_inference_bundle(tmp_path)
     assert (old.conventions, old.min_span_score) == (SpanConventions(), 0.0)
-    learned = SpanConventions(joins={"Skills": [", "]}, single_line=["Name"])
+    learned = SpanConventions(
+        joins={"Skills": [", "]}, single_line=["Name"], repeated=["Companies worked at"]
+    )
     write_json(
         tmp_path / LABEL_MAP,
         {**label_map, "span_conventions": learned.to_json(), "min_span_score": 0.5},

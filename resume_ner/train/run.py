@@ -281,9 +281,11 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
     if conventions is not None:
         log.info(
             "span conventions of the training annotations: labels that end at a line "
-            "break: %s; gaps across which neighbouring spans are one: %s",
+            "break: %s; gaps across which neighbouring spans are one: %s; labels repeated "
+            "wherever their string recurs: %s",
             ", ".join(conventions.single_line) or "none",
             "; ".join(f"{label} {gaps}" for label, gaps in conventions.joins.items()) or "none",
+            ", ".join(conventions.repeated) or "none",
         )
 
     tokenizer.save_pretrained(str(out_dir))
