@@ -108,7 +108,7 @@ def test_checkpoint_holds_model_tokenizer_metrics_config_manifest_and_state(
     learned = learn_conventions(load_splits(resolved.data).train)
     assert label_map["span_conventions"] == learned.to_json()
     assert learned.joins["Skills"] and ", " not in learned.joins["Skills"]
-    assert label_map["min_span_score"] == resolved.training.min_span_score == 0.6
+    assert label_map["min_span_score"] == resolved.training.min_span_score == 0.5
 
     from safetensors import safe_open
 
