@@ -27,8 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 SPACY_CODE = r"""
 import json, sys
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
-def train_and_predict(spacy: Any, folder: Path, max_steps: int) -> float:
+def train_and_predict(spacy: Callable[..., None], folder: Path, max_steps: int) -> float:
     """Train spaCy in `folder` and write its test predictions; the seconds of training."""
     spacy("-c", SPACY_CODE, "docbin", str(folder))
     config = folder / "config.cfg"
