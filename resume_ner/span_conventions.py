@@ -112,6 +112,11 @@ def repeat_counts(documents: Iterable[Document]) -> dict[str, tuple[int, int]]:
     return {label: (recurrences[label], relabelled[label]) for label in sorted(recurrences)}
 
 
+def is_repeated(recurrences: int, relabelled: int) -> bool:
+    """Whether a label is repeated: enough recurrences to tell, labelled more often than not."""
+    return recurrences >= MIN_SPANS and relabelled > recurrences / 2
+
+
 def learn_conventions(documents: Iterable[Document]) -> SpanConventions:
     """The joins, single-line and repeated labels of these annotations (module docstring)."""
     inside: Counter[tuple[str, str]] = Counter()
@@ -144,11 +149,7 @@ def learn_conventions(documents: Iterable[Document]) -> SpanConventions:
         for label, count in spans_of.items()
         if count >= MIN_SPANS and crossing[label] < MAX_LINE_CROSSING * count
     ]
-    repeated = [
-        label
-        for label, (count, relabelled) in repeat_counts(documents).items()
-        if count >= MIN_SPANS and relabelled > count / 2
-    ]
+    repeated = [label for label, counts in repeat_counts(documents).items() if is_repeated(*counts)]
     return SpanConventions(
         joins={label: sorted(keys) for label, keys in sorted(joins.items())},
         single_line=sorted(single_line),

@@ -26,7 +26,7 @@ from resume_ner.data.document import Document
 from resume_ner.data.load import load_documents
 from resume_ner.data.raw import DataError
 from resume_ner.data.report import ValidationReport
-from resume_ner.span_conventions import MIN_SPANS, repeat_counts
+from resume_ner.span_conventions import is_repeated, repeat_counts
 
 
 def _abbreviation(label: str) -> str:
@@ -68,7 +68,7 @@ def print_repeats(documents: list[Document]) -> None:
     width = max([len(label) for label in counts] + [5])
     print(f"{'label':<{width}}  occurrences  labelled  share  repeated")
     for label, (count, labelled) in counts.items():
-        repeated = "yes" if count >= MIN_SPANS and labelled > count / 2 else "no"
+        repeated = "yes" if is_repeated(count, labelled) else "no"
         print(
             f"{label:<{width}}  {count:>11d}  {labelled:>8d}  {labelled / count:>5.2f}  {repeated}"
         )
