@@ -2,12 +2,14 @@
 
 Every defect is counted and located in the ValidationReport, whether repaired or dropped.
 The invariant repair keeps: a span's text is what the annotator meant (the annotation's own
-text stripped of edge whitespace, where the format gives one), under the annotator's label
-or the one data.label_map names for it. Nothing is relabelled or moved silently.
+text stripped of edge whitespace, where the format gives one; equal up to whitespace runs
+where the export normalised that text), under the annotator's label or the one
+data.label_map names for it. Nothing is relabelled or moved silently.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +65,19 @@ def _describe_span(span: Span, text: str) -> str:
     return f"{span.label} [{span.start}:{span.end}] {_clip(span.text(text))}"
 
 
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+
+def normalise_whitespace(text: str) -> str:
+    """The text with every run of (unicode) whitespace as one space and both edges stripped."""
+    return _WHITESPACE_RUN.sub(" ", text).strip()
+
+
+def same_up_to_whitespace(piece: str, wanted: str) -> bool:
+    """Whether two texts are equal once both have their whitespace normalised."""
+    return normalise_whitespace(piece) == normalise_whitespace(wanted)
+
+
 def reanchor(text: str, wanted: str, anchor: int, window: int) -> int | None:
     """Start of the occurrence of `wanted` nearest `anchor`, starting within `window` of it."""
     low = max(0, anchor - window)
@@ -76,6 +91,70 @@ def reanchor(text: str, wanted: str, anchor: int, window: int) -> int | None:
     return best
 
 
+def _matches_at_offsets(
+    raw: RawSpan, annotated: str, text: str, location: str, report: ValidationReport
+) -> bool:
+    """Whether text[start:end] is the annotated text, exactly or up to whitespace runs."""
+    piece = text[raw.start : raw.end]
+    # Both sides stripped: DataTurks texts often carry the same padding as the offsets.
+    if piece.strip() == annotated.strip():
+        return True
+    if not same_up_to_whitespace(piece, annotated):
+        return False
+    # Some exports (Label Studio among them) store the selection with each whitespace run
+    # collapsed to one space: the offsets are right, and re-anchoring the normalised text,
+    # which the document does not contain, would only drop the span.
+    detail = f"{_describe(raw, text)}: the document has {_clip(piece)}"
+    report.add("whitespace_normalised_text", location, detail, "repaired")
+    return True
+
+
+def reanchor_loosely(text: str, wanted: str, anchor: int, window: int) -> tuple[int, int] | None:
+    """(start, end) of the nearest occurrence of `wanted` with each of its whitespace runs
+    matching any run in the text, starting within `window` of `anchor`."""
+    words = wanted.split()
+    if not words:
+        return None
+    pattern = re.compile(r"\s+".join(re.escape(word) for word in words))
+    low = max(0, anchor - window)
+    best = None
+    for match in pattern.finditer(text, low, min(len(text), anchor + window + 4 * len(wanted))):
+        if match.start() > anchor + window:
+            break
+        if best is None or abs(match.start() - anchor) < abs(best.start() - anchor):
+            best = match
+    return (best.start(), best.end()) if best else None
+
+
+def _reanchored(
+    raw: RawSpan,
+    annotated: str,
+    text: str,
+    location: str,
+    options: RepairOptions,
+    report: ValidationReport,
+) -> tuple[int, int] | None:
+    """The offsets of the annotated text nearest the span's, or None (dropped) when not near."""
+    wanted = annotated.strip()
+    what = _describe(raw, text)
+    # The annotator's text starts after its own leading whitespace.
+    anchor = raw.start + len(annotated) - len(annotated.lstrip())
+    found = reanchor(text, wanted, anchor, options.reanchor_window)
+    # A normalised text (one space for each whitespace run) that is also shifted.
+    span = (
+        (found, found + len(wanted))
+        if found is not None
+        else reanchor_loosely(text, wanted, anchor, options.reanchor_window)
+    )
+    if span is None:
+        detail = f"{what}: not found within {options.reanchor_window} characters"
+        report.add("shifted_offsets", location, detail, "dropped")
+        return None
+    detail = f"{what} -> [{span[0]}:{span[1]}]"
+    report.add("shifted_offsets", location, detail, "repaired")
+    return span
+
+
 def _fix_offsets(
     raw: RawSpan, text: str, location: str, options: RepairOptions, report: ValidationReport
 ) -> tuple[int, int] | None:
@@ -86,22 +165,12 @@ def _fix_offsets(
         report.add("out_of_bounds", location, f"{what} (text length {len(text)})", "dropped")
         return None
     if raw.text is not None:
-        wanted = raw.text.strip()
-        if not wanted:
+        if not raw.text.strip():
             report.add("empty_span", location, f"{what}: the annotated text is blank", "dropped")
             return None
-        # Both sides stripped: DataTurks texts often carry the same padding as the offsets.
-        if text[start:end].strip() != wanted:
-            # The annotator's text starts after its own leading whitespace.
-            anchor = start + len(raw.text) - len(raw.text.lstrip())
-            found = reanchor(text, wanted, anchor, options.reanchor_window)
-            if found is None:
-                detail = f"{what}: not found within {options.reanchor_window} characters"
-                report.add("shifted_offsets", location, detail, "dropped")
-                return None
-            detail = f"{what} -> [{found}:{found + len(wanted)}]"
-            report.add("shifted_offsets", location, detail, "repaired")
-            return found, found + len(wanted)
+        # The cheap check at the given offsets first; re-anchoring is for real shifts only.
+        if not _matches_at_offsets(raw, raw.text, text, location, report):
+            return _reanchored(raw, raw.text, text, location, options, report)
     piece = text[start:end]
     if not piece.strip():
         report.add("empty_span", location, f"{what}: no non-blank text", "dropped")

@@ -23,6 +23,7 @@ DEFECTS: dict[str, str] = {
     "unannotated_document": "never annotated (annotation null, or all cancelled)",
     "duplicate_document": "same text as an earlier document (data.dedupe)",
     "edge_whitespace": "span padded with whitespace at an edge",
+    "whitespace_normalised_text": "annotated text differs only in whitespace runs (offsets kept)",
     "shifted_offsets": "offsets miss the annotated text (re-anchored)",
     "out_of_bounds": "span outside the text",
     "empty_span": "span with no non-blank text",
