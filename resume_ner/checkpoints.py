@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from resume_ner.decoding import check_min_span_score
+from resume_ner.errors import CheckpointError
 from resume_ner.span_conventions import SpanConventions
 
 AZURE_OUTPUT_ENV = "AZURE_ML_OUTPUT_checkpoint"
@@ -33,10 +34,6 @@ LABEL_MAP = "label_map.json"
 METRICS = "metrics.json"
 RESOLVED_CONFIG = "resolved_config.yaml"
 STATE_DIR = "training_state"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint folder is absent, empty or incomplete: the message says which and why."""
 
 
 def checkpoint_dir(output_dir: str | None, run_dir: Path) -> Path:

@@ -1,8 +1,10 @@
-"""Entrypoint plumbing shared by every `python -m resume_ner.*` command.
+"""The command-line boundary shared by every `python -m resume_ner.*` command.
 
 `run_hydra` checks the command-line overrides against the schema before Hydra composes the
 config, so a misspelt key fails at once with the valid keys named, then hands over to
-`hydra.main` with the absolute path of conf/ (found without relying on the cwd).
+`hydra.main` with the absolute path of conf/ (found without relying on the cwd). It is the
+one place where a `resume_ner.errors.UserError` becomes an `error: ...` line and exit
+status 2; nothing below the entrypoints imports this module.
 """
 
 from __future__ import annotations
@@ -11,23 +13,30 @@ import difflib
 import functools
 import sys
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
+from resume_ner.config.checks import check_config, check_override_values
 from resume_ner.config.registry import PRIMARY_SCHEMAS, register_configs
+from resume_ner.errors import ConfigError, UserError
 from resume_ner.paths import config_dir
 
+USER_ERROR_EXIT = 2
 
-class UsageError(SystemExit):
-    """A user error: printed as one clear message, exit status 2, no traceback."""
 
-    def __init__(self, message: str) -> None:
-        print(f"error: {message}", file=sys.stderr)
-        super().__init__(2)
+@contextmanager
+def exit_on_user_error() -> Iterator[None]:
+    """Turn a UserError into one `error: ...` line on stderr and exit status 2."""
+    try:
+        yield
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(USER_ERROR_EXIT) from None
 
 
 def run_dir() -> Path:
@@ -39,36 +48,23 @@ def run_dir() -> Path:
     return Path.cwd()
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Failures caused by settings or inputs: reported as one message, without a traceback."""
-    from resume_ner.checkpoints import CheckpointError
-    from resume_ner.data.raw import DataError
-    from resume_ner.model_source import ModelSourceError
-    from resume_ner.tokenizer import TokenizerError
-    from resume_ner.train.loop import ResumeError
-    from resume_ner.train.memory import MemoryBudgetError
-    from resume_ner.train.tracking_uri import TrackingError
+def task_overrides() -> list[str]:
+    """The command-line overrides of the current Hydra job (none outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
 
-    return (
-        CheckpointError,
-        DataError,
-        ModelSourceError,
-        TokenizerError,
-        ResumeError,
-        MemoryBudgetError,
-        TrackingError,
-    )
+    if not HydraConfig.initialized():
+        return []
+    return list(HydraConfig.get().overrides.task)
 
 
-def reporting_user_errors(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Wrap a task so the errors of `user_errors()` exit with status 2 and their message."""
+def _checked_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """The task with the composed config checked first and user errors reported."""
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> Any:
-        try:
+        with exit_on_user_error():
+            check_config(cfg)
             return task(cfg)
-        except user_errors() as error:
-            raise UsageError(str(error)) from None
 
     return wrapped
 
@@ -107,8 +103,9 @@ def _is_mapping(annotation: Any) -> bool:
 def check_override_keys(overrides: Sequence[str], config_name: str) -> None:
     """Fail with the valid keys listed when an override names a key the schema lacks.
 
-    Group selections (`model=deberta`), appends (`+x=...`), deletions (`~x`) and `hydra.*`
-    are left to Hydra, which already lists the available options of a group.
+    Group selections (`model=deberta`), appends (`+x=...`), deletions (`~x`), Hydra's own
+    groups (`hydra/launcher=...`) and keys (`hydra.*`) are left to Hydra, which lists the
+    available options of a group itself.
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -122,7 +119,7 @@ def check_override_keys(overrides: Sequence[str], config_name: str) -> None:
         key = override.key_or_group
         if override.is_add() or override.is_delete() or override.is_force_add():
             continue
-        if key.startswith("hydra.") or key == "hydra" or override.package is not None:
+        if _is_hydra_key(key) or override.package is not None:
             continue
         parts = key.split(".")
         if len(parts) == 1 and key in groups:
@@ -137,7 +134,7 @@ def check_override_keys(overrides: Sequence[str], config_name: str) -> None:
                 valid = sorted(hints)
                 close = difflib.get_close_matches(part, valid, n=1)
                 hint = f" Did you mean '{'.'.join(parts[:depth] + close)}'?" if close else ""
-                raise UsageError(
+                raise ConfigError(
                     f"unknown config key '{key}'.{hint} Valid keys under {parent}: "
                     f"{', '.join(valid)}. (To add a new key on purpose, write +{key}=...)"
                 )
@@ -148,11 +145,34 @@ def check_override_keys(overrides: Sequence[str], config_name: str) -> None:
                 continue
             node = _dataclass_of(annotation)
             if node is None and depth + 1 < len(parts):
-                raise UsageError(
+                raise ConfigError(
                     f"'{'.'.join(parts[: depth + 1])}' is a value, not a section: "
                     f"'{key}' cannot be set."
                 )
             depth += 1
+
+
+def check_modes(args: Any) -> None:
+    """Hydra runs one mode at a time: refuse `-m ... --cfg job` before Hydra's traceback."""
+    modes = {
+        "--run": args.run,
+        "--multirun": args.multirun,
+        "--cfg": args.cfg,
+        "--info": args.info,
+        "--shell-completion": args.shell_completion,
+    }
+    given = [flag for flag, value in modes.items() if value]
+    if len(given) > 1:
+        raise ConfigError(
+            f"{' and '.join(given)} cannot be combined: Hydra runs one of --run, --multirun, "
+            f"--cfg, --info at a time (to see a sweep's config, drop -m: --cfg job shows "
+            f"the config of one job)"
+        )
+
+
+def _is_hydra_key(key: str) -> bool:
+    """Hydra's own config: the `hydra` node, its keys, and its groups (hydra/launcher)."""
+    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
 
 def run_hydra(
@@ -167,7 +187,10 @@ def run_hydra(
     register_configs()
     args = list(sys.argv[1:] if argv is None else argv)
     known = get_args_parser().parse_args(args)
-    check_override_keys(known.overrides, config_name)
+    with exit_on_user_error():
+        check_modes(known)
+        check_override_keys(known.overrides, config_name)
+        check_override_values(known.overrides)
     sys.argv = [sys.argv[0], *args]
     main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)
-    return main(task)()
+    return main(_checked_task(task))()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from resume_ner.errors import ConfigError
 from resume_ner.span_conventions import SpanConventions, occurrences
 from resume_ner.windows import DocumentEncoding, Window
 
@@ -129,10 +130,10 @@ def viterbi_tags(log_probs: np.ndarray, labels: Sequence[str]) -> list[int]:
 
 
 def check_min_span_score(value: float, setting: str) -> float:
-    """`value` as a float; ValueError naming `setting` when it is not a score in [0, 1]."""
+    """`value` as a float; ConfigError naming `setting` when it is not a score in [0, 1]."""
     score = float(value)
     if not 0.0 <= score <= 1.0:
-        raise ValueError(
+        raise ConfigError(
             f"{setting}={value}: give a span score in [0, 1]. 0 keeps every span; 0.5, the "
             f"default, drops the spans the model rates more likely wrong than right."
         )

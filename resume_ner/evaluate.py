@@ -15,16 +15,16 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from resume_ner.cli import UsageError, reporting_user_errors, run_dir, run_hydra
+from resume_ner.cli import run_dir, run_hydra
+from resume_ner.errors import ConfigError
 
 RESULT_FILE = "evaluation.json"
 
 
-@reporting_user_errors
 def evaluate_task(cfg: DictConfig) -> float:
     """Evaluate and return the micro F1."""
     if not cfg.checkpoint:
-        raise UsageError("evaluate needs checkpoint=DIR (the checkpoint/ folder of a run)")
+        raise ConfigError("evaluate needs checkpoint=DIR (the checkpoint/ folder of a run)")
     from resume_ner.checkpoints import write_json
     from resume_ner.data.document import Span
     from resume_ner.data.load import load_inputs
@@ -46,7 +46,7 @@ def evaluate_task(cfg: DictConfig) -> float:
     report = ValidationReport()
     documents = [d for docs in load_inputs(cfg.data, report).values() for d in docs]
     if not documents:
-        raise UsageError(f"data.path={cfg.data.path} holds no documents to evaluate")
+        raise ConfigError(f"data.path={cfg.data.path} holds no documents to evaluate")
     # Gold labels the model never learnt cannot be predicted: they are set aside and named,
     # not silently scored as misses (map them with data.label_map to count them).
     known = set(predictor.labels)

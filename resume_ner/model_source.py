@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 
+from resume_ner.errors import ModelSourceError
+
 BUNDLED_PREFIX = "bundled:"
-
-
-class ModelSourceError(RuntimeError):
-    """The pretrained weights cannot be had: the message says what to set."""
 
 
 def _bundled_folder(package: str) -> Path | None:
@@ -26,6 +25,11 @@ def _bundled_folder(package: str) -> Path | None:
         return None
     folder = Path(next(iter(spec.submodule_search_locations))) / "model"
     return folder if (folder / "config.json").is_file() else None
+
+
+# A Hugging Face hub id: `name` or `org/name`, of letters, digits, '-', '_' and '.', not
+# starting or ending with '-' or '.' (the hub's own rule, huggingface_hub.validate_repo_id).
+_HUB_ID = re.compile(r"(?:[\w](?:[\w.-]{0,94}[\w])?/)?[\w](?:[\w.-]{0,94}[\w])?")
 
 
 def resolve_pretrained(pretrained: str, fallback: str | None = None) -> str:
@@ -53,6 +57,13 @@ def check_available(source: str, setting: str = "model.pretrained") -> None:
                 f"folder saved with save_pretrained() (config.json, weights, tokenizer files)."
             )
         return
+    if not _HUB_ID.fullmatch(source):
+        # Not a hub id (those are `name` or `org/name`), so it was meant as a folder.
+        raise ModelSourceError(
+            f"{setting}={source}: no such folder (resolved: {Path(source).resolve()}). Point "
+            f"it at a folder saved with save_pretrained(), or at a hub id such as "
+            f"microsoft/deberta-v3-base."
+        )
     from huggingface_hub import try_to_load_from_cache
 
     cached = try_to_load_from_cache(source, "config.json")

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from resume_ner.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 # The same knob has different names across architectures (BERT / DistilBERT / DeBERTa).
@@ -38,7 +40,7 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "fp16":
         return torch.float16
     if precision != "auto":
-        raise ValueError(f"training.precision={precision}: use auto, bf16, fp16 or fp32")
+        raise ConfigError(f"training.precision={precision}: use auto, bf16, fp16 or fp32")
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return None

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from resume_ner.cli import UsageError, reporting_user_errors, run_hydra
+from resume_ner.cli import run_hydra
+from resume_ner.errors import ConfigError
 
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
 
@@ -43,10 +44,10 @@ def read_inputs(path: str | Path, input_format: str = "auto") -> list[tuple[str,
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in TEXT_SUFFIXES)
         if not files:
-            raise UsageError(f"input={path} is a folder without .txt files")
+            raise ConfigError(f"input={path} is a folder without .txt files")
         return [(str(p), p.read_text(encoding="utf-8")) for p in files]
     if not path.is_file():
-        raise UsageError(f"input={path} does not exist (resolved: {path.resolve()})")
+        raise ConfigError(f"input={path} does not exist (resolved: {path.resolve()})")
     if input_format == "text" or (input_format == "auto" and path.suffix.lower() in TEXT_SUFFIXES):
         return [(str(path), path.read_text(encoding="utf-8"))]
     if input_format in ("auto", "jsonl"):
@@ -54,15 +55,14 @@ def read_inputs(path: str | Path, input_format: str = "auto") -> list[tuple[str,
         if texts is not None:
             return texts
         if input_format == "jsonl":
-            raise UsageError(f"input={path}: expected one JSON object with a 'text' per line")
+            raise ConfigError(f"input={path}: expected one JSON object with a 'text' per line")
     fmt = "auto" if input_format == "auto" else input_format
     return [(r.location, r.text) for r in read_raw(path, fmt)]
 
 
-@reporting_user_errors
 def predict_task(cfg: DictConfig) -> None:
     if not cfg.checkpoint or not cfg.input or not cfg.output:
-        raise UsageError(
+        raise ConfigError(
             "predict needs checkpoint=DIR input=FILE output=FILE "
             f"(got checkpoint={cfg.checkpoint}, input={cfg.input}, output={cfg.output})"
         )

@@ -7,7 +7,6 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from resume_ner.checkpoints import read_inference_bundle
-from resume_ner.cli import UsageError
 from resume_ner.decoding import PredictedSpan, check_min_span_score
 
 
@@ -66,16 +65,11 @@ def min_span_score_override(cfg: DictConfig) -> float | None:
     """predict's / evaluate's min_span_score, checked; None leaves the checkpoint's."""
     if cfg.min_span_score is None:
         return None
-    return _user_score(cfg.min_span_score, "min_span_score")
+    return check_min_span_score(cfg.min_span_score, "min_span_score")
 
 
 def min_span_score_sweep(cfg: DictConfig) -> list[float]:
     """evaluate's min_span_score_sweep, each floor checked."""
-    return [_user_score(value, "min_span_score_sweep") for value in cfg.min_span_score_sweep]
-
-
-def _user_score(value: float, setting: str) -> float:
-    try:
-        return check_min_span_score(value, setting)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    return [
+        check_min_span_score(value, "min_span_score_sweep") for value in cfg.min_span_score_sweep
+    ]

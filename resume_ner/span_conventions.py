@@ -27,7 +27,7 @@ annotators label rather than where it ends):
   (with at least `MIN_SPANS` such occurrences) whose occurrences are labelled more often
   than not is repeated: the decoder labels every other occurrence of a span it predicts.
 
-Measured on the shared DataTurks file (README, "Default recipe").
+Measured on the shared DataTurks file (docs/experiments.md).
 """
 
 from __future__ import annotations

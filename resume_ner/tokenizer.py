@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from resume_ner.errors import TokenizerError
+
 _PROBE = "John Smith is a Senior Software Engineer at Acme Corp in New York since 2019."
 
 _FIX = (
@@ -25,10 +27,6 @@ _FIX = (
 )
 
 _SPECIAL_NAMES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
-
-
-class TokenizerError(RuntimeError):
-    """No usable fast tokenizer for a model: the message says why and what to do."""
 
 
 def load_tokenizer(name_or_path: str, revision: str | None = None) -> Any:

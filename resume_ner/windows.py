@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from resume_ner.data.document import Document, Span
+from resume_ner.errors import ConfigError
 from resume_ner.word_features import word_classes
 
 IGNORE_INDEX = -100
@@ -269,12 +270,12 @@ def window_ranges(
     """
     capacity = max_length - num_special
     if capacity < 1:
-        raise ValueError(
+        raise ConfigError(
             f"max_length={max_length} leaves no room for content next to {num_special} "
             f"special tokens"
         )
     if not 0 <= stride < capacity:
-        raise ValueError(
+        raise ConfigError(
             f"stride={stride} must be >= 0 and smaller than the {capacity} content tokens a "
             f"window holds (max_length={max_length} minus {num_special} special tokens)"
         )

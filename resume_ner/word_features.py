@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from resume_ner.cli import UsageError
+from resume_ner.errors import ConfigError
 
 NUM_CLASSES = 9
 MODES = ("auto", "on", "off")
@@ -69,12 +69,12 @@ def has_type_embeddings(model_config: Any) -> bool:
 def use_word_features(mode: str, model_config: Any) -> bool:
     """Resolve model.word_features: auto is on when the encoder has token-type embeddings."""
     if mode not in MODES:
-        raise UsageError(f"model.word_features={mode}: use one of {', '.join(MODES)}")
+        raise ConfigError(f"model.word_features={mode}: use one of {', '.join(MODES)}")
     if mode == "off":
         return False
     possible = has_type_embeddings(model_config)
     if mode == "on" and not possible:
-        raise UsageError(
+        raise ConfigError(
             f"model.word_features=on needs token-type embeddings, and "
             f"{model_config.model_type} has none (type_vocab_size=0); use "
             f"model.word_features=auto or off"

@@ -10,9 +10,9 @@ per resume, per 1,000 characters, and per label. With --term, it also counts the
 that mention the term and, per label, how many labelled spans contain it. A file annotated
 in batches by different people shows it here: a model trained on the dense batches
 predicts spans that the sparse batches' annotators left out, which the scores on those
-batches count as wrong (README, "Default recipe"). With --repeats, it prints instead, per
+batches count as wrong (docs/experiments.md). With --repeats, it prints instead, per
 label, how often a labelled string's other whole-word occurrences in its document carry
-the label too: what training learns as the repeated labels (README, "Span boundaries").
+the label too: what training learns as the repeated labels (docs/experiments.md, "Span conventions").
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from collections import Counter
 from resume_ner.config.compose import compose_train
 from resume_ner.data.document import Document
 from resume_ner.data.load import load_documents
-from resume_ner.data.raw import DataError
 from resume_ner.data.report import ValidationReport
 from resume_ner.span_conventions import is_repeated, repeat_counts
 
@@ -91,11 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--block must be at least 1")
 
     cfg = compose_train([f"data={args.data}", f"data.path={args.path}"])
-    try:
-        documents = load_documents(args.path, cfg.data, ValidationReport())
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    documents = load_documents(args.path, cfg.data, ValidationReport())
     if not documents:
         print(f"error: {args.path} holds no annotated documents", file=sys.stderr)
         return 2
@@ -118,4 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from resume_ner.cli import exit_on_user_error
+
+    with exit_on_user_error():
+        sys.exit(main())

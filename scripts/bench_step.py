@@ -79,4 +79,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from resume_ner.cli import exit_on_user_error
+
+    with exit_on_user_error():
+        main()

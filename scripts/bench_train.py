@@ -10,15 +10,16 @@ only training differs.
 * Data: a DataTurks JSONL file (default ../shared/data/dataturks/train.jsonl beside the
   repository; --data FILE for another), read and repaired by `load_documents` with the
   `data=dataturks` config. Held-out split: the LAST --holdout (20) repaired documents in file
-  order, as in /work/shared/benchmarks/anchors.md ("180 train / last 20 as dev"); with
+  order, as in ../shared/benchmarks/anchors.md ("180 train / last 20 as dev"); with
   --split-seed N the documents are first shuffled by random.Random(N). The rest train
   (--limit-train N: only the first N of them).
 * Hyper-parameters: the composed train config (training=default, model=minilm) plus the
   CLI options below and any Hydra-style overrides given as trailing arguments.
-* Ours: the model, windows, memory plan and loop exactly as resume_ner/train/run.py builds
-  them (framework defaults included: SDPA attention, attention dropout 0, frozen word
-  embeddings, the head's bias started at the tag prior, length-grouped dynamic-padding
-  batches, a separate head learning rate, precision=auto), without MLflow,
+* Ours: the model, windows, memory plan and loop exactly as a training run builds them,
+  by resume_ner.train.run.build_trainer (framework defaults included: SDPA attention,
+  attention dropout 0, frozen word embeddings, the head's bias started at the tag prior,
+  length-grouped dynamic-padding batches, a separate head learning rate,
+  precision=auto), without MLflow,
   with no early stopping, no time budget (both train every epoch of training.epochs) and no
   best-epoch selection: the final weights are scored.
 * Baseline: transformers.Trainer, the usual recipe: AutoModelForTokenClassification with the
@@ -228,56 +229,42 @@ def _model_setup(config: Any) -> dict[str, Any]:
 def run_ours(cfg, tokenizer, source, train, id2label, label2id) -> dict[str, Any]:
     import torch
 
-    from resume_ner.modeling import pick_dtype
-    from resume_ner.train.loop import Trainer
-    from resume_ner.train.run import (
-        loop_settings,
-        memory_plan,
-        model_and_windows,
-        seed_everything,
-    )
+    from resume_ner.train.run import build_trainer
 
     t = cfg.training
-    device = torch.device("cpu")
-    dtype = pick_dtype(t.precision, device)
-    seed_everything(cfg.seed, t.deterministic)
-    model, word_features, train_windows = model_and_windows(
-        cfg, source, tokenizer, train, id2label, label2id
-    )
-    plan = memory_plan(t, model, device)
     log.info(
         "no validation set: the loop's per-epoch val numbers are empty; the final weights "
         "are scored on the held-out documents"
     )
     with tempfile.TemporaryDirectory(prefix="bench-ours-") as out_dir:
-        trainer = Trainer(
-            model=model,
+        trainer = build_trainer(
+            cfg,
+            source=source,
             tokenizer=tokenizer,
-            train_windows=train_windows,
+            train_documents=train,
             # No validation set: the final weights are scored below, as the baseline's are.
             val_documents=[],
-            val_encodings=[],
-            val_windows=[],
             id2label=id2label,
-            settings=loop_settings(cfg, patience=None, resume="never", max_minutes=None),
-            plan=plan,
-            device=device,
-            dtype=dtype,
+            label2id=label2id,
             out_dir=Path(out_dir),
             fingerprint="bench",
+            device=torch.device("cpu"),
+            patience=None,
+            resume="never",
+            max_minutes=None,
         )
         result = trainer.fit()
-    config = model.config
+    word_features, plan, dtype = trainer.word_features, trainer.plan, trainer.dtype
     return {
         "train_tokens": result.train_tokens,
         "train_seconds": result.train_seconds,
         "epochs": result.epochs_completed,
         "optimizer_steps": trainer.steps_per_epoch * result.epochs_completed,
-        "model": model,
+        "model": trainer.model,
         "word_features": word_features,
-        "train_windows": len(train_windows),
+        "train_windows": len(trainer.train_windows),
         "setup": {
-            **_model_setup(config),
+            **_model_setup(trainer.model.config),
             "word classes as token types": word_features,
             "word embeddings": "frozen" if cfg.model.freeze_word_embeddings else "trained",
             "head bias at the start": "tag prior" if cfg.model.head_bias_prior else "zero",
@@ -611,4 +598,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from resume_ner.cli import exit_on_user_error
+
+    with exit_on_user_error():
+        sys.exit(main())

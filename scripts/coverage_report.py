@@ -194,4 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from resume_ner.cli import exit_on_user_error
+
+    with exit_on_user_error():
+        sys.exit(main())

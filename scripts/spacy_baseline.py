@@ -152,4 +152,7 @@ def train_and_predict(spacy: Callable[..., None], folder: Path, max_steps: int) 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from resume_ner.cli import exit_on_user_error
+
+    with exit_on_user_error():
+        sys.exit(main())

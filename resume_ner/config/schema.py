@@ -25,7 +25,7 @@ class ModelConfig:
     # Attention implementation: "sdpa" is fused on CPU and GPU; "eager" for models without it.
     attn_implementation: str = "sdpa"
     # Dropout on attention probabilities. It dominates a CPU training step at long windows
-    # and costs nothing in accuracy here (see README, "Default recipe").
+    # and costs nothing in accuracy here (docs/experiments.md, "The default recipe: runs").
     attention_dropout: float | None = 0.0
     hidden_dropout: float | None = None
     classifier_dropout: float | None = None
@@ -33,10 +33,10 @@ class ModelConfig:
     # when the encoder has token-type embeddings (BERT, MiniLM; not DeBERTa-v3, DistilBERT).
     word_features: str = "auto"
     # Keep the pretrained word-piece embeddings fixed: on a small corpus, the largest matrix
-    # of a small encoder is better left as pretrained (README, "Default recipe", run 28).
+    # of a small encoder is better left as pretrained (docs/experiments.md, run 28).
     freeze_word_embeddings: bool = False
     # Start the fresh head's bias at the log-frequency of each tag in the training windows
-    # (mostly O) rather than at zero, which rates every tag alike (see README).
+    # (mostly O) rather than at zero, which rates every tag alike (docs/experiments.md).
     head_bias_prior: bool = True
 
 
@@ -139,7 +139,10 @@ class SearchDimConfig:
 
 @dataclass
 class ObjectiveConfig:
-    metric: str = "macro-f1"
+    # The exact MLflow key that training logs every epoch: val_macro-f1 | val_f1 |
+    # val_precision | val_recall | val_loss | val_f1_<label> ... (config/checks.py)
+    metric: str = "val_macro-f1"
+    # maximize | minimize
     goal: str = "maximize"
 
 
@@ -168,8 +171,8 @@ class HpoConfig:
     name: str = MISSING
     enabled: bool = False
     search_space: dict[str, SearchDimConfig] = field(default_factory=dict)
-    # random | tpe | grid
-    sampling: str = "tpe"
+    # random | grid | bayesian (TPE locally, Azure ML's Bayesian sampling remotely)
+    sampling: str = "bayesian"
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     early_termination: EarlyTerminationConfig = field(default_factory=EarlyTerminationConfig)

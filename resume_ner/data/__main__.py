@@ -19,7 +19,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from resume_ner.cli import UsageError, run_dir, run_hydra
+from resume_ner.cli import exit_on_user_error, run_dir, run_hydra
+from resume_ner.errors import ConfigError
 
 COMMANDS = ("validate", "convert")
 SPLITS = ("train", "val", "test")
@@ -40,28 +41,24 @@ def data_task(cfg: DictConfig) -> int:
     """Run the subcommand in cfg.command; return the number of unrepaired defects."""
     # Imported here so `--help` and `--cfg job` stay instant.
     from resume_ner.data.load import load_inputs, load_splits
-    from resume_ner.data.raw import DataError
     from resume_ner.data.report import ValidationReport
 
     if cfg.command == "convert" and not cfg.output:
-        raise UsageError("convert needs output=FILE (where to write the spaCy-style JSONL)")
+        raise ConfigError("convert needs output=FILE (where to write the spaCy-style JSONL)")
     if cfg.split not in (None, *SPLITS):
-        raise UsageError(f"split={cfg.split}: choose one of {', '.join(SPLITS)} (or leave it out)")
+        raise ConfigError(f"split={cfg.split}: choose one of {', '.join(SPLITS)} (or leave it out)")
     if cfg.split and cfg.command != "convert":
-        raise UsageError(f"split={cfg.split} is an option of convert; validate checks every split")
-    try:
-        if cfg.command == "validate":
-            splits = load_splits(cfg.data)
-            report, documents = splits.report, None
-        elif cfg.split:
-            splits = load_splits(cfg.data)
-            report, documents = splits.report, getattr(splits, cfg.split)
-        else:
-            report = ValidationReport()
-            inputs = load_inputs(cfg.data, report)
-            documents = [doc for docs in inputs.values() for doc in docs]
-    except DataError as err:
-        raise UsageError(str(err)) from None
+        raise ConfigError(f"split={cfg.split} is an option of convert; validate checks every split")
+    if cfg.command == "validate":
+        splits = load_splits(cfg.data)
+        report, documents = splits.report, None
+    elif cfg.split:
+        splits = load_splits(cfg.data)
+        report, documents = splits.report, getattr(splits, cfg.split)
+    else:
+        report = ValidationReport()
+        inputs = load_inputs(cfg.data, report)
+        documents = [doc for docs in inputs.values() for doc in docs]
     print(report.format_table())
     report_path = run_dir() / "validation.json"
     report_path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if not args or args[0] not in COMMANDS:
         got = f"unknown subcommand {args[0]!r}" if args else "missing subcommand"
-        raise UsageError(f"{got}: expected validate|convert\n{USAGE}")
+        with exit_on_user_error():
+            raise ConfigError(f"{got}: expected validate|convert\n{USAGE}")
     run_hydra(data_task, "data_cli", _hydra_argv(args[0], args[1:]))
 
 

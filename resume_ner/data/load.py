@@ -5,7 +5,7 @@
 data.source=sample generates the seeded synthetic resumes; data.source=files reads data.path
 (split by data.split fractions and seed) or data.train_path / val_path / test_path (a
 missing val or test set is carved out of train by its fraction). Settings that point
-nowhere raise resume_ner.cli.UsageError; malformed data raises resume_ner.data.raw.DataError
+nowhere raise resume_ner.errors.ConfigError; malformed data raises resume_ner.errors.DataError
 (a RecordError names file:line), unless data.skip_invalid=true.
 """
 
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resume_ner.cli import UsageError
 from resume_ner.data.document import Document
 from resume_ner.data.raw import RawRecord
 from resume_ner.data.readers import read_raw
 from resume_ner.data.repair import RepairOptions, dedupe_documents, repair_records
 from resume_ner.data.report import ValidationReport
 from resume_ner.data.splits import split_documents
+from resume_ner.errors import ConfigError
 
 ROLES = ("train", "val", "test")
 
@@ -50,7 +50,7 @@ def load_documents(
     path = Path(path)
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise UsageError(f"{setting}={path} {what} (resolved: {path.resolve()})")
+        raise ConfigError(f"{setting}={path} {what} (resolved: {path.resolve()})")
     on_invalid = report.record_invalid if data_cfg.skip_invalid else None
     records = read_raw(path, data_cfg.format, on_invalid)
     documents = repair_records(records, RepairOptions.from_config(data_cfg), report)
@@ -87,7 +87,7 @@ def load_inputs(data_cfg: Any, report: ValidationReport) -> dict[str, list[Docum
         explicit = {role: path for role, path in explicit.items() if path}
         if data_cfg.path and explicit:
             given = ", ".join(f"data.{role}_path" for role in explicit)
-            raise UsageError(f"set either data.path or {given}, not both")
+            raise ConfigError(f"set either data.path or {given}, not both")
         if data_cfg.path:
             inputs = {"all": load_documents(data_cfg.path, data_cfg, report)}
         elif "train" in explicit:
@@ -97,26 +97,17 @@ def load_inputs(data_cfg: Any, report: ValidationReport) -> dict[str, list[Docum
                 for role, path in explicit.items()
             }
         elif explicit:
-            raise UsageError("data.val_path / data.test_path need data.train_path as well")
+            raise ConfigError("data.val_path / data.test_path need data.train_path as well")
         else:
-            raise UsageError(
+            raise ConfigError(
                 f"no input file: data '{data_cfg.name}' has data.source=files but data.path "
                 f"is not set. Give data.path=FILE (or data.train_path=FILE, with optional "
                 f"data.val_path / data.test_path)."
             )
     else:
-        raise UsageError(f"unknown data.source {data_cfg.source!r}; expected sample or files")
+        raise ConfigError(f"unknown data.source {data_cfg.source!r}; expected sample or files")
     report.count_kept([doc for documents in inputs.values() for doc in documents])
     return inputs
-
-
-def _split(
-    documents: list[Document], val_fraction: float, test_fraction: float, seed: int
-) -> tuple[list[Document], list[Document], list[Document]]:
-    try:
-        return split_documents(documents, val_fraction, test_fraction, seed)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
 
 
 def load_splits(data_cfg: Any) -> DatasetSplits:
@@ -125,14 +116,14 @@ def load_splits(data_cfg: Any) -> DatasetSplits:
     inputs = load_inputs(data_cfg, report)
     split = data_cfg.split
     if "all" in inputs:
-        train, val, test = _split(
+        train, val, test = split_documents(
             inputs["all"], split.val_fraction, split.test_fraction, split.seed
         )
     else:
         # A set without its own file is carved out of train by its fraction.
         val_fraction = 0.0 if "val" in inputs else split.val_fraction
         test_fraction = 0.0 if "test" in inputs else split.test_fraction
-        train, val, test = _split(inputs["train"], val_fraction, test_fraction, split.seed)
+        train, val, test = split_documents(inputs["train"], val_fraction, test_fraction, split.seed)
         val = inputs.get("val", val)
         test = inputs.get("test", test)
     report.splits = {"train": len(train), "val": len(val), "test": len(test)}

@@ -14,10 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from resume_ner.data.document import Document
-
-
-class DataError(ValueError):
-    """Annotated data that cannot be used as it is; the message names where and why."""
+from resume_ner.errors import DataError
 
 
 class RecordError(DataError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from resume_ner.data.document import Document
+from resume_ner.errors import ConfigError
 
 
 def _rank(seed: int, index: int, document: Document) -> str:
@@ -26,9 +27,9 @@ def split_sizes(total: int, val_fraction: float, test_fraction: float) -> tuple[
     documents allow it, always leaving at least one training document."""
     for name, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= fraction < 1.0:
-            raise ValueError(f"data.split.{name} must be in [0, 1), got {fraction}")
+            raise ConfigError(f"data.split.{name} must be in [0, 1), got {fraction}")
     if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
+        raise ConfigError(
             f"data.split.val_fraction + test_fraction must be < 1, got "
             f"{val_fraction} + {test_fraction}"
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 
 from resume_ner.data.document import Document, Span
+from resume_ner.errors import ConfigError
 
 NAME = "Name"
 DESIGNATION = "Designation"
@@ -921,9 +922,9 @@ def generate(num_docs: int, seed: int, long_fraction: float = 0.15) -> list[Docu
     round(num_docs * long_fraction) of them (chosen at random) are long.
     """
     if num_docs < 0:
-        raise ValueError(f"num_docs must be >= 0, got {num_docs}")
+        raise ConfigError(f"data.sample.num_docs must be >= 0, got {num_docs}")
     if not 0.0 <= long_fraction <= 1.0:
-        raise ValueError(f"long_fraction must be within [0, 1], got {long_fraction}")
+        raise ConfigError(f"data.sample.long_fraction must be within [0, 1], got {long_fraction}")
     picker = random.Random(f"resume-ner-sample:{seed}")
     long_docs = set(picker.sample(range(num_docs), round(num_docs * long_fraction)))
     documents = []

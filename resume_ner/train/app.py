@@ -1,4 +1,4 @@
-"""The Hydra task function of `python -m resume_ner.train`.
+"""The Hydra task function of `python -m resume_ner.train`: a few lines around the stage.
 
 Only config handling happens at import time: torch, transformers and mlflow are imported
 inside `train_task`, so `--cfg job` and `--help` stay fast.
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from resume_ner.cli import run_hydra
+from resume_ner.cli import run_dir, run_hydra, task_overrides
 
 
 def train_task(cfg: DictConfig) -> float | None:
     """Train once; return the objective so any Hydra sweeper can optimise it."""
-    from resume_ner.train.run import run_training
+    from resume_ner.train.run import train
 
-    return run_training(cfg)
+    return train(cfg, run_dir=run_dir(), overrides=task_overrides()).objective
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 On small, noisily annotated data the raw weights of the last steps jump between fits of the
 noise; their average (Polyak averaging) smooths that out. On the DataTurks resumes it made
-the validation curve steadier without raising held-out F1 (README, "Default recipe"), so it
+the validation curve steadier without raising held-out F1 (docs/experiments.md), so it
 is opt-in: training.ema_decay. The average lives beside the model, is swapped in for
 validation and for the saved checkpoint, and is part of the training state, so a resumed
 run continues the same average.
@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+
+from resume_ner.errors import ConfigError
 
 
 @torch.no_grad()
@@ -33,7 +35,7 @@ class WeightAverage:
 
     def __init__(self, model: torch.nn.Module, decay: float) -> None:
         if not 0.0 < decay < 1.0:
-            raise ValueError(f"training.ema_decay must be in (0, 1) or 0 for off, got {decay}")
+            raise ConfigError(f"training.ema_decay must be in (0, 1) or 0 for off, got {decay}")
         self.decay = decay
         self.updates = 0
         self.shadow = {

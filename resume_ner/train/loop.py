@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from resume_ner.checkpoints import METRICS, STATE_DIR, update_manifest, write_json
 from resume_ner.data.document import Document
+from resume_ner.errors import ConfigError, ResumeError
 from resume_ner.modeling import autocast, torch_forward
 from resume_ner.span_conventions import SpanConventions
 from resume_ner.train.averaging import WeightAverage
@@ -30,10 +31,6 @@ from resume_ner.train.state import Progress, find_state, load_state, read_finger
 from resume_ner.windows import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
-
-
-class ResumeError(RuntimeError):
-    """The output folder holds state that cannot be resumed with this config."""
 
 
 def resumable_state(out_dir: Path, resume: str, fingerprint: str) -> Path | None:
@@ -58,6 +55,16 @@ def resumable_state(out_dir: Path, resume: str, fingerprint: str) -> Path | None
             f"or training.resume=never to overwrite it."
         )
     return found
+
+
+class StopTraining(Exception):
+    """Raised by an `on_epoch` callback to end the run after this epoch, cleanly; its
+    message is the reason, recorded in the manifest and on the MLflow run."""
+
+
+# on_epoch(epoch, metrics): called once the epoch's state and metrics are saved; a true
+# return value (or StopTraining) ends the run there.
+EpochCallback = Callable[[int, dict[str, float]], "bool | None"]
 
 
 @dataclass
@@ -99,6 +106,8 @@ class FitResult:
     # training.epochs, and the epochs left in the plan when the time budget shortened it
     epochs_configured: int = 0
     epochs_planned: int = 0
+    # Why an on_epoch callback ended the run (None: it was not stopped that way).
+    stop_reason: str | None = None
 
     @property
     def shortened(self) -> bool:
@@ -148,11 +157,12 @@ class Trainer:
         dtype: torch.dtype | None,
         out_dir: Path,
         fingerprint: str,
-        on_epoch: Callable[[int, dict[str, float]], None] = lambda epoch, metrics: None,
+        on_epoch: EpochCallback = lambda epoch, metrics: None,
         on_best: Callable[[int, dict[str, Any]], None] = lambda epoch, scores: None,
         conventions: SpanConventions | None = None,
         min_span_score: float = 0.0,
         clock: Callable[[], float] = time.perf_counter,
+        word_features: bool = False,
     ) -> None:
         self.model = model.to(device)
         self.tokenizer = tokenizer
@@ -172,6 +182,8 @@ class Trainer:
         self.conventions = conventions
         self.min_span_score = min_span_score
         self.clock = clock
+        # Whether the windows carry word classes as token types (saved with the checkpoint).
+        self.word_features = word_features
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         lengths = [len(w.input_ids) for w in train_windows]
         self._lengths = lengths
@@ -235,13 +247,12 @@ class Trainer:
         return loss / max(1, normaliser)
 
     def _objective(self, metrics: dict[str, float]) -> float:
-        key = f"val_{self.s.objective}"
-        if key not in metrics:
-            raise KeyError(
-                f"hpo.objective.metric={self.s.objective} is not a validation metric; "
-                f"choose one of: {', '.join(sorted(k[4:] for k in metrics))}"
+        if self.s.objective not in metrics:
+            raise ConfigError(
+                f"hpo.objective.metric={self.s.objective} is not logged by this run; "
+                f"choose one of: {', '.join(sorted(k for k in metrics if k.startswith('val_')))}"
             )
-        return metrics[key]
+        return metrics[self.s.objective]
 
     def _improved(self, value: float, best: float | None) -> bool:
         if best is None:
@@ -299,6 +310,14 @@ class Trainer:
                 planned,
             )
 
+    def _ask_on_epoch(self, epoch: int, metrics: dict[str, float]) -> str | None:
+        """Run the on_epoch callback; the reason it gives to stop, or None to go on."""
+        try:
+            stop = self.on_epoch(epoch, dict(metrics))
+        except StopTraining as request:
+            return str(request) or "on_epoch raised StopTraining"
+        return "on_epoch asked to stop" if stop else None
+
     def fit(self) -> FitResult:
         """Train to the last epoch (or early stop, or the end of the time budget); the model
         then holds the final weights, the weight average when training.ema_decay is on."""
@@ -308,6 +327,7 @@ class Trainer:
         if progress.best_epoch is not None and progress.history:
             best_metrics = progress.history[progress.best_epoch - 1]
         tokens, seconds = 0, 0.0
+        stop_reason: str | None = None
         tty = sys.stderr.isatty()
         # The budget counts each epoch from the end of the previous one, so saving the
         # state is charged to the epoch after it.
@@ -403,7 +423,6 @@ class Trainer:
                 progress.stopped_early = True
                 log.info("Early stopping: no improvement in %d epochs", self.s.patience)
             progress.epochs_completed = epoch
-            self.on_epoch(epoch, metrics)
             now = self.clock()
             progress.seconds += now - mark
             mark = now
@@ -434,6 +453,10 @@ class Trainer:
                 best_epoch=progress.best_epoch,
                 best_objective=progress.best_objective,
             )
+            stop_reason = self._ask_on_epoch(epoch, metrics)
+            if stop_reason is not None:
+                log.info("Stopping after epoch %d: %s", epoch, stop_reason)
+                break
         if self.average is not None:
             # What training produced is the average: the model now holds it, as validation
             # and the checkpoint saw it (the benchmark scores these final weights).
@@ -451,4 +474,5 @@ class Trainer:
             resumed_from_epoch=resumed_from,
             epochs_planned=self._planned(progress),
             epochs_configured=self.s.epochs,
+            stop_reason=stop_reason,
         )

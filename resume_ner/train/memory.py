@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from resume_ner.errors import ConfigError, MemoryBudgetError
+
 logger = logging.getLogger(__name__)
 
 GIB = 2**30
@@ -45,10 +47,6 @@ _ALIASES = {
     "vocab": ("vocab_size",),
     "positions": ("max_position_embeddings", "n_positions"),
 }
-
-
-class MemoryBudgetError(RuntimeError):
-    """Even a micro-batch of one sequence does not fit the memory budget."""
 
 
 def _dim(config: Any, key: str) -> int | None:
@@ -226,11 +224,11 @@ def plan_batch(
         )
     if budget_gb is not None:
         if budget_gb <= 0:
-            raise ValueError(f"training.memory_budget_gb must be positive, got {budget_gb}")
+            raise ConfigError(f"training.memory_budget_gb must be positive, got {budget_gb}")
         budget = int(budget_gb * GIB)
     else:
         if not 0 < fraction <= 1:
-            raise ValueError(f"training.memory_fraction must be in (0, 1], got {fraction}")
+            raise ConfigError(f"training.memory_fraction must be in (0, 1], got {fraction}")
         budget = int(available_memory_bytes(device) * fraction)
 
     effective = batch_size * accumulation

@@ -1,4 +1,6 @@
-"""One training run: data, model, memory plan, tracking, the loop, and the final report."""
+"""The training stage: `train(cfg, on_epoch=...) -> TrainResult`, one run on the configured
+data (model, memory plan, tracking, the loop, the final report), and `build_trainer`, the
+one place a Trainer is assembled (the run, the benchmark and the tests use it)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import os
 import random
 import shutil
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +29,8 @@ from resume_ner.checkpoints import (
     update_manifest,
     write_json,
 )
-from resume_ner.cli import UsageError, reporting_user_errors
-from resume_ner.cli import run_dir as cli_run_dir
 from resume_ner.decoding import check_min_span_score
+from resume_ner.errors import ConfigError, ResumeError
 from resume_ner.modeling import (
     build_model,
     count_parameters,
@@ -36,9 +39,18 @@ from resume_ner.modeling import (
     set_head_prior,
 )
 from resume_ner.span_conventions import SpanConventions, learn_conventions
-from resume_ner.train.loop import FitResult, LoopSettings, ResumeError, Trainer, resumable_state
+from resume_ner.train.loop import (
+    EpochCallback,
+    FitResult,
+    LoopSettings,
+    StopTraining,
+    Trainer,
+    resumable_state,
+)
 from resume_ner.train.memory import MemoryPlan, plan_batch
 from resume_ner.train.schedule import check_max_minutes
+
+__all__ = ["StopTraining", "TrainResult", "build_trainer", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +73,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def _hydra_overrides() -> list[str]:
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return []
-    return list(HydraConfig.get().overrides.task)
 
 
 def _fingerprint(cfg: DictConfig, data_fingerprint: str) -> str:
@@ -111,15 +115,12 @@ def loop_settings(cfg: DictConfig, **changes: Any) -> LoopSettings:
     """The loop's settings from the composed config (`changes` replace single fields)."""
     t = cfg.training
     if not (t.ema_decay == 0 or 0 < t.ema_decay < 1):
-        raise UsageError(
+        raise ConfigError(
             f"training.ema_decay={t.ema_decay}: use 0 (no weight average) or a decay in (0, 1), "
             f"e.g. 0.99"
         )
-    try:
-        check_min_span_score(t.min_span_score, "training.min_span_score")
-        check_max_minutes(t.max_minutes, "training.max_minutes")
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    check_min_span_score(t.min_span_score, "training.min_span_score")
+    check_max_minutes(t.max_minutes, "training.max_minutes")
     settings = LoopSettings(
         epochs=t.epochs,
         learning_rate=t.learning_rate,
@@ -201,17 +202,103 @@ def model_and_windows(
     return model, word_features, windows
 
 
-@reporting_user_errors
-def run_training(cfg: DictConfig) -> float | None:
-    """Train once and return the objective (the best validation value of hpo.objective)."""
-    run_dir = cli_run_dir()
+@dataclass(frozen=True)
+class TrainResult:
+    """What one training run produced."""
+
+    # The best validation value of hpo.objective.metric (None: no epoch was evaluated).
+    objective: float | None
+    metric: str
+    best_epoch: int | None
+    checkpoint: Path
+    mlflow_run_id: str | None
+    # "completed", or "stopped" when on_epoch ended the run (stop_reason says why).
+    status: str
+    stop_reason: str | None
+    epochs_completed: int
+    stopped_early: bool
+
+
+def build_trainer(
+    cfg: DictConfig,
+    *,
+    source: str,
+    tokenizer: Any,
+    train_documents: list,
+    val_documents: list,
+    id2label: dict[int, str],
+    label2id: dict[str, int],
+    out_dir: Path,
+    fingerprint: str,
+    device: torch.device | None = None,
+    plan: MemoryPlan | None = None,
+    on_epoch: EpochCallback | None = None,
+    on_best: Callable[[int, dict[str, Any]], None] | None = None,
+    conventions: SpanConventions | None = None,
+    **setting_changes: Any,
+) -> Trainer:
+    """The one place a Trainer is assembled: seeded model, windows, memory plan, settings.
+
+    `train` uses it with the configured data; the benchmark and the tests with documents
+    of their own. `plan` (default: the memory guard's) and `setting_changes` (fields of
+    LoopSettings, e.g. patience=None) let them fix what a run would choose.
+    """
+    t = cfg.training
+    settings = loop_settings(cfg, **setting_changes)  # checks the settings first
+    device = device or pick_device(t.device)
+    seed_everything(cfg.seed, t.deterministic)
+    model, word_features, train_windows = model_and_windows(
+        cfg, source, tokenizer, train_documents, id2label, label2id
+    )
+    val_encodings, val_windows = labelled_windows(
+        tokenizer, val_documents, t, label2id, word_features
+    )
+    return Trainer(
+        model=model,
+        tokenizer=tokenizer,
+        train_windows=train_windows,
+        val_documents=val_documents,
+        val_encodings=val_encodings,
+        val_windows=val_windows,
+        id2label=id2label,
+        settings=settings,
+        plan=plan or memory_plan(t, model, device),
+        device=device,
+        dtype=pick_dtype(t.precision, device),
+        out_dir=out_dir,
+        fingerprint=fingerprint,
+        on_epoch=on_epoch or (lambda epoch, metrics: None),
+        on_best=on_best or (lambda epoch, result: None),
+        conventions=conventions,
+        min_span_score=float(t.min_span_score),
+        word_features=word_features,
+    )
+
+
+def train(
+    cfg: DictConfig,
+    *,
+    on_epoch: EpochCallback | None = None,
+    run_dir: str | Path | None = None,
+    overrides: Sequence[str] = (),
+) -> TrainResult:
+    """Train once on the configured data, tracked in MLflow, leaving a checkpoint.
+
+    on_epoch(epoch, metrics) is called after each epoch's state and metrics are saved (and
+    logged); returning True, or raising StopTraining("why"), ends the run there, cleanly:
+    the best checkpoint is kept, the manifest says "stopped" and the MLflow run is FINISHED
+    with a `stop_reason` tag. run_dir (default: the cwd) holds validation.json and, unless
+    training.output_dir says otherwise, the checkpoint; `overrides` are recorded on the run.
+    User-caused failures raise resume_ner.errors.UserError subclasses.
+    """
+    run_dir = Path(run_dir) if run_dir is not None else Path.cwd()
     out_dir = checkpoint_dir(cfg.training.output_dir, run_dir)
     # A refused resume must leave another run's folder as it was: keep what we overwrite.
     kept = {name: _read_bytes(out_dir / name) for name in (MANIFEST, RESOLVED_CONFIG)}
     # The manifest exists from the first second: an output is never empty, even after a crash.
     update_manifest(out_dir, status="starting", run_dir=str(run_dir), command=sys.argv)
     try:
-        return _run(cfg, run_dir, out_dir)
+        return _run(cfg, run_dir, out_dir, on_epoch, list(overrides))
     except ResumeError:
         for name, content in kept.items():
             if content is None:
@@ -227,7 +314,13 @@ def run_training(cfg: DictConfig) -> float | None:
         raise
 
 
-def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
+def _run(
+    cfg: DictConfig,
+    run_dir: Path,
+    out_dir: Path,
+    on_epoch: EpochCallback | None,
+    overrides: list[str],
+) -> TrainResult:
     from resume_ner.data.load import load_splits
     from resume_ner.model_source import check_available, resolve_pretrained
     from resume_ner.tokenizer import load_tokenizer
@@ -236,19 +329,18 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
 
     t = cfg.training
     (out_dir / RESOLVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    settings = loop_settings(cfg)  # checks the settings before anything slow
+    loop_settings(cfg)  # checks the settings before anything slow
 
     source = resolve_pretrained(cfg.model.pretrained, cfg.model.fallback)
     check_available(source)
     if t.num_threads:
         torch.set_num_threads(int(t.num_threads))
-    seed_everything(cfg.seed, t.deterministic)
 
     splits = load_splits(cfg.data)
     if not splits.train:
-        raise UsageError(f"data '{cfg.data.name}' gave no training documents")
+        raise ConfigError(f"data '{cfg.data.name}' gave no training documents")
     if not splits.val:
-        raise UsageError(
+        raise ConfigError(
             "no validation documents: set data.split.val_fraction > 0 or data.val_path"
         )
     data_fp = data_fingerprint(splits.train + splits.val)
@@ -260,24 +352,37 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
 
     tokenizer = load_tokenizer(source, revision=cfg.model.revision)
     id2label, label2id = label_maps(splits.train + splits.val)
-    device = pick_device(t.device)
-    dtype = pick_dtype(t.precision, device)
-    model, word_features, train_windows = model_and_windows(
-        cfg, source, tokenizer, splits.train, id2label, label2id
+    conventions = learn_conventions(splits.train) if t.learn_span_conventions else None
+    tracked: dict[str, Any] = {}
+
+    def log_then_ask(epoch: int, metrics: dict[str, float]) -> bool | None:
+        tracked["tracker"].log_metrics(metrics, step=epoch)
+        return on_epoch(epoch, metrics) if on_epoch is not None else None
+
+    trainer = build_trainer(
+        cfg,
+        source=source,
+        tokenizer=tokenizer,
+        train_documents=splits.train,
+        val_documents=splits.val,
+        id2label=id2label,
+        label2id=label2id,
+        out_dir=out_dir,
+        fingerprint=fingerprint,
+        on_epoch=log_then_ask,
+        on_best=lambda epoch, result: _save_best(trainer.model, out_dir),
+        conventions=conventions,
     )
-    val_encodings, val_windows = labelled_windows(tokenizer, splits.val, t, label2id, word_features)
+    plan = trainer.plan
     log.info(
         "%d training documents -> %d windows; %d validation documents; %d labels; word "
         "classes (case, line breaks) as token types: %s",
         len(splits.train),
-        len(train_windows),
+        len(trainer.train_windows),
         len(splits.val),
         (len(id2label) - 1) // 2,
-        word_features,
+        trainer.word_features,
     )
-
-    plan = memory_plan(t, model, device)
-    conventions = learn_conventions(splits.train) if t.learn_span_conventions else None
     if conventions is not None:
         log.info(
             "span conventions of the training annotations: labels that end at a line "
@@ -296,17 +401,18 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
             "max_length": t.max_length,
             "stride": t.stride,
             "label_all_tokens": t.label_all_tokens,
-            "word_features": word_features,
+            "word_features": trainer.word_features,
             "span_conventions": (conventions or SpanConventions()).to_json(),
             "min_span_score": float(t.min_span_score),
         },
     )
 
     with Tracker(cfg.tracking, base_dir=Path.cwd()) as tracker:
+        tracked["tracker"] = tracker
         tracker.log_params(flatten_config(cfg))
         tags = {
             "data_fingerprint": data_fp,
-            "hydra_overrides": " ".join(_hydra_overrides()) or "(none)",
+            "hydra_overrides": " ".join(overrides) or "(none)",
             "checkpoint_dir": str(out_dir),
             "memory_plan": f"micro_batch={plan.micro_batch} accumulation={plan.accumulation}",
             **dict(cfg.tracking.tags),
@@ -317,42 +423,34 @@ def _run(cfg: DictConfig, run_dir: Path, out_dir: Path) -> float | None:
         tracker.set_tags(tags)
         tracker.log_artifact(str(report_path))
         update_manifest(out_dir, status="training", mlflow_run_id=tracker.run_id)
-
-        def on_best(epoch: int, result: dict[str, Any]) -> None:
-            _save_best(model, out_dir)
-
-        trainer = Trainer(
-            model=model,
-            tokenizer=tokenizer,
-            train_windows=train_windows,
-            val_documents=splits.val,
-            val_encodings=val_encodings,
-            val_windows=val_windows,
-            id2label=id2label,
-            settings=settings,
-            plan=plan,
-            device=device,
-            dtype=dtype,
-            out_dir=out_dir,
-            fingerprint=fingerprint,
-            on_epoch=lambda epoch, metrics: tracker.log_metrics(metrics, step=epoch),
-            on_best=on_best,
-            conventions=conventions,
-            min_span_score=float(t.min_span_score),
-        )
         result = trainer.fit()
+        status = "completed" if result.stop_reason is None else "stopped"
         update_manifest(
             out_dir,
-            status="completed",
+            status=status,
+            stop_reason=result.stop_reason,
             epochs_completed=result.epochs_completed,
             best_epoch=result.best_epoch,
             best_objective=result.best_objective,
         )
+        if result.stop_reason is not None:
+            # MLflow has no "stopped" status: the run ends FINISHED, and this tag says why.
+            tracker.set_tags({"stop_reason": result.stop_reason})
         tracker.log_artifact(str(out_dir / "metrics.json"))
         tracker.log_artifact(str(out_dir / RESOLVED_CONFIG))
         _log_checkpoint(tracker, cfg.tracking.log_checkpoint, out_dir)
         _report(result, cfg.hpo.objective.metric, out_dir, tracker, plan)
-    return result.best_objective
+    return TrainResult(
+        objective=result.best_objective,
+        metric=cfg.hpo.objective.metric,
+        best_epoch=result.best_epoch,
+        checkpoint=out_dir,
+        mlflow_run_id=tracker.run_id,
+        status=status,
+        stop_reason=result.stop_reason,
+        epochs_completed=result.epochs_completed,
+        stopped_early=result.stopped_early,
+    )
 
 
 def _save_best(model: torch.nn.Module, out_dir: Path) -> None:

@@ -7,6 +7,8 @@ import math
 
 import torch
 
+from resume_ner.errors import ConfigError
+
 
 class LinearSchedule:
     """The factor on the peak learning rate at each optimizer step.
@@ -57,7 +59,7 @@ def epochs_that_fit(budget_seconds: float, seconds_so_far: float, epochs_done: i
 def check_max_minutes(value: float | None, setting: str) -> None:
     """Refuse a time budget that is not a positive number of minutes (None: no budget)."""
     if value is not None and not value > 0:
-        raise ValueError(
+        raise ConfigError(
             f"{setting}={value}: give the minutes the training epochs may take (e.g. 19), "
             f"or null for no time budget"
         )

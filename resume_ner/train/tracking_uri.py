@@ -14,6 +14,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from resume_ner.errors import TrackingError
+
 _KNOWN_SCHEMES = {
     "",
     "file",
@@ -27,10 +29,6 @@ _KNOWN_SCHEMES = {
     "mysql",
     "mssql",
 }
-
-
-class TrackingError(RuntimeError):
-    """The tracking backend cannot be used; the message names the URI and the fix."""
 
 
 # --------------------------------------------------------------------------- helpers

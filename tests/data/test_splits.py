@@ -8,12 +8,12 @@ import types
 import pytest
 from omegaconf import OmegaConf
 
-from resume_ner.cli import UsageError
 from resume_ner.config.schema import SplitConfig
 from resume_ner.data.document import Document, Span
 from resume_ner.data.load import load_documents, load_splits
 from resume_ner.data.report import ValidationReport
 from resume_ner.data.splits import split_documents, split_sizes
+from resume_ner.errors import ConfigError
 
 
 def _docs(n):
@@ -111,18 +111,15 @@ def test_explicit_files_carve_val_from_train_and_dedupe_across_files(write_jsonl
     assert duplicate.found == 1 and duplicate.occurrences[0].location == f"{test}:1"
 
 
-def test_missing_file_names_the_setting_and_path(tmp_path, data_cfg, capsys):
-    with pytest.raises(UsageError) as caught:
+def test_missing_file_names_the_setting_and_path(tmp_path, data_cfg):
+    with pytest.raises(ConfigError, match=r"data\.path=.*does not exist"):
         load_splits(data_cfg(path=str(tmp_path / "nope.jsonl")))
-    assert caught.value.code == 2
-    assert "data.path=" in capsys.readouterr().err
 
 
-def test_missing_val_file_names_its_own_setting(tmp_path, write_jsonl, data_cfg, capsys):
+def test_missing_val_file_names_its_own_setting(tmp_path, write_jsonl, data_cfg):
     train = _spacy_lines(write_jsonl, ["Jane"], "train.jsonl")
-    with pytest.raises(UsageError):
+    with pytest.raises(ConfigError, match=r"data\.val_path="):
         load_splits(data_cfg(train_path=str(train), val_path=str(tmp_path / "v.jsonl")))
-    assert "data.val_path=" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -134,10 +131,10 @@ def test_missing_val_file_names_its_own_setting(tmp_path, write_jsonl, data_cfg,
         ({"source": "web"}, "unknown data.source"),
     ],
 )
-def test_inconsistent_settings_are_usage_errors(data_cfg, capsys, settings, message):
-    with pytest.raises(UsageError):
+def test_inconsistent_settings_are_config_errors(data_cfg, settings, message):
+    with pytest.raises(ConfigError) as caught:
         load_splits(data_cfg(**settings))
-    assert message in capsys.readouterr().err
+    assert message in str(caught.value)
 
 
 def test_skip_invalid_counts_and_locates_the_skipped_record(write_jsonl, data_cfg):

@@ -7,7 +7,7 @@ shared, and a single thread is many times faster there than two contending ones.
 - `run_train_cli(run_dir, *overrides)`: ``python -m resume_ner.train`` in a subprocess with
   hydra.run.dir=<run_dir>, a private SQLite MLflow store and the tiny settings;
 - `train_inprocess(cwd, *overrides)`: the same config through Hydra's compose API, then
-  `resume_ner.train.run.run_training` with HydraConfig not initialised (the run dir is cwd);
+  the training seam `resume_ner.train.run.train` in this process (the run dir is cwd);
 - `start_train_cli(run_dir, *overrides)`: the same command, started without waiting;
 - `run_commands(commands, cwd)`: other entry points (predict, evaluate), side by side;
 - `cli_run` (session): one CLI training run shared by the checkpoint and predict tests.
@@ -296,53 +296,57 @@ def compose_config(tiny_overrides) -> Callable[..., Any]:
 
 @pytest.fixture(scope="session")
 def make_trainer(tiny_overrides) -> Callable[..., Any]:
-    """make_trainer(out_dir, *overrides, batch=4, **trainer_options): a Trainer of the tiny
-    model on 4 synthetic documents, without validation documents or early stopping."""
+    """make_trainer(out_dir, *overrides, batch=4, on_epoch=None, clock=None): a Trainer of
+    the tiny model on 4 synthetic documents, without validation documents or early
+    stopping, assembled by the training seam's `build_trainer`."""
 
-    def make(out_dir: Path, *overrides: str, batch: int = 4, **options: Any) -> Any:
+    def make(
+        out_dir: Path,
+        *overrides: str,
+        batch: int = 4,
+        on_epoch: Callable[[int, dict], Any] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> Any:
         import torch
         from transformers import AutoTokenizer
 
         from resume_ner.config.compose import compose_train
         from resume_ner.data.synthetic import generate
-        from resume_ner.train.loop import Trainer
         from resume_ner.train.memory import MemoryPlan
-        from resume_ner.train.run import label_maps, loop_settings, model_and_windows
+        from resume_ner.train.run import build_trainer, label_maps
 
         cfg = compose_train(merge_overrides(tiny_overrides, overrides))
         documents = generate(4, seed=5, long_fraction=0.0)
         id2label, label2id = label_maps(documents)
-        tokenizer = AutoTokenizer.from_pretrained(cfg.model.pretrained)
-        torch.manual_seed(0)
-        model, _, windows = model_and_windows(
-            cfg, cfg.model.pretrained, tokenizer, documents, id2label, label2id
-        )
-        return Trainer(
-            model=model,
-            tokenizer=tokenizer,
-            train_windows=windows,
+        trainer = build_trainer(
+            cfg,
+            source=cfg.model.pretrained,
+            tokenizer=AutoTokenizer.from_pretrained(cfg.model.pretrained),
+            train_documents=documents,
             val_documents=[],
-            val_encodings=[],
-            val_windows=[],
             id2label=id2label,
-            settings=loop_settings(cfg, patience=None),
-            plan=MemoryPlan(batch, 1, batch, 0, 1, reduced=False),
-            device=torch.device("cpu"),
-            dtype=None,
+            label2id=label2id,
             out_dir=out_dir,
             fingerprint="test",
-            **options,
+            device=torch.device("cpu"),
+            plan=MemoryPlan(batch, 1, batch, 0, 1, reduced=False),
+            on_epoch=on_epoch,
+            patience=None,
         )
+        if clock is not None:  # a scripted clock, for the time budget's tests
+            trainer.clock = clock
+        return trainer
 
     return make
 
 
 @pytest.fixture
 def train_inprocess(monkeypatch, tiny_overrides) -> Callable[..., Any]:
-    """train_inprocess(cwd, *overrides, store=URI|None, base=True, task=run_training).
+    """train_inprocess(cwd, *overrides, store=URI|None, base=True, task=None, on_epoch=None).
 
-    Composes the train config and calls the task in this process from `cwd` (the run dir
-    when Hydra is not running). Returns the task's return value.
+    Composes the train config and, in this process from `cwd` (the run dir), calls `task`
+    on it, or by default `resume_ner.train.run.train(cfg, on_epoch=on_epoch)`. Returns
+    what that returns (a TrainResult by default).
     """
 
     def run(
@@ -351,18 +355,21 @@ def train_inprocess(monkeypatch, tiny_overrides) -> Callable[..., Any]:
         store: str | None = None,
         base: bool = True,
         task: Callable[[Any], Any] | None = None,
+        on_epoch: Callable[[int, dict], Any] | None = None,
     ) -> Any:
         from hydra.core.hydra_config import HydraConfig
 
         from resume_ner.config.compose import compose_train
-        from resume_ner.train.run import run_training
+        from resume_ner.train.run import train
 
         cwd.mkdir(parents=True, exist_ok=True)
         monkeypatch.chdir(cwd)
         extra = [*overrides, *([f"tracking.uri={store}"] if store else [])]
         cfg = compose_train(merge_overrides(tiny_overrides if base else [], extra))
         assert not HydraConfig.initialized()
-        return (task or run_training)(cfg)
+        if task is not None:
+            return task(cfg)
+        return train(cfg, on_epoch=on_epoch)
 
     return run
 

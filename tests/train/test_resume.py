@@ -18,6 +18,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from resume_ner.errors import ResumeError
+
 pytestmark = pytest.mark.slow
 
 EPOCHS = 3
@@ -191,24 +193,21 @@ def test_changed_learning_rate_refuses_to_resume(
     metrics_before = (ckpt / "metrics.json").read_text()
 
     # Control: the same settings, in-process, resume that run (nothing is left to train).
-    value = train_inprocess(run_dir, *RESUME_OVERRIDES, store=run.stores["reference"])
+    value = train_inprocess(run_dir, *RESUME_OVERRIDES, store=run.stores["reference"]).objective
     assert value == run.reference.manifest["best_objective"]
     assert "resumed after epoch 3" in capsys.readouterr().out
     # Files the refused run must not touch: the manifest, label map, resolved config and tokenizer.
     files_before = {p.name: p.read_bytes() for p in ckpt.iterdir() if p.is_file()}
 
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(ResumeError) as refused:
         train_inprocess(
             run_dir,
             *RESUME_OVERRIDES,
             "training.learning_rate=0.02",
             store=run.stores["reference"],
         )
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert "cannot be resumed" in err
-    assert "training.resume=never" in err
-    assert "Traceback" not in err
+    assert "cannot be resumed" in str(refused.value)
+    assert "training.resume=never" in str(refused.value)
     # Refusing touched nothing that was trained.
     assert (ckpt / "model.safetensors").read_bytes() == model_bytes
     assert (ckpt / "training_state" / "state.json").read_text() == state_before
@@ -243,15 +242,14 @@ def test_resume_never_starts_afresh(killed_and_resumed, train_inprocess, capsys)
 
 
 def test_resume_must_without_state_fails_clearly(train_inprocess, make_store, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(ResumeError) as refused:
         train_inprocess(
             tmp_path / "run",
             "training.resume=must",
             "training.epochs=1",
             store=make_store(tmp_path),
         )
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
+    err = str(refused.value)
     assert "training.resume=must" in err
     assert "training.resume=auto" in err
     assert not (tmp_path / "run" / "checkpoint" / "metrics.json").exists()

@@ -57,18 +57,25 @@ def test_max_minutes_must_be_positive_or_null(value):
 
 
 def _trainer(make_trainer, out_dir, *overrides, clock=None):
-    """A tiny Trainer whose clock is `clock(epochs done so far)` (default: every epoch
+    """A tiny Trainer whose clock is `clock(epochs evaluated so far)` (default: every epoch
     lasts EPOCH_SECONDS)."""
     clock = clock or _epoch_clock
     epochs_seen: list[int] = []
-    return make_trainer(
+    trainer = make_trainer(
         out_dir,
         "training.warmup_ratio=0.1",
         *overrides,
         batch=2,
-        on_epoch=lambda epoch, metrics: epochs_seen.append(epoch),
         clock=lambda: clock(epochs_seen),
     )
+    evaluate = trainer.evaluate
+
+    def counted() -> tuple:  # an epoch ends with its evaluation
+        epochs_seen.append(len(epochs_seen) + 1)
+        return evaluate()
+
+    trainer.evaluate = counted
+    return trainer
 
 
 def _epoch_clock(epochs_seen: list[int]) -> float:

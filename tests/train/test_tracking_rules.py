@@ -63,7 +63,7 @@ def test_training_logs_into_an_active_run_and_leaves_it_open(
     )
     mlflow.set_tracking_uri(store)
     with mlflow.start_run(experiment_id=experiment_id) as outer:
-        value = train_inprocess(tmp_path / "run", store=store)
+        value = train_inprocess(tmp_path / "run", store=store).objective
         active = mlflow.active_run()
         assert active is not None and active.info.run_id == outer.info.run_id
         assert client.get_run(outer.info.run_id).info.status == "RUNNING"

@@ -13,6 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from resume_ner.checkpoints import AZURE_OUTPUT_ENV
+from resume_ner.errors import ConfigError, ModelSourceError, TrackingError
 
 pytestmark = pytest.mark.slow
 
@@ -187,7 +188,7 @@ def test_cli_run_logs_one_finished_mlflow_run(
 
 
 @pytest.mark.parametrize(
-    ("metric", "goal", "pick"), [("macro-f1", "maximize", max), ("loss", "minimize", min)]
+    ("metric", "goal", "pick"), [("val_macro-f1", "maximize", max), ("val_loss", "minimize", min)]
 )
 def test_task_function_returns_best_objective(
     train_inprocess, make_store, tmp_path, metric, goal, pick
@@ -202,11 +203,11 @@ def test_task_function_returns_best_objective(
         task=train_task,
     )
     metrics = json.loads((tmp_path / "run" / "checkpoint" / "metrics.json").read_text())
-    values = [h[f"val_{metric}"] for h in metrics["history"]]
+    values = [h[metric] for h in metrics["history"]]
     assert len(values) == 2
     assert isinstance(value, float)
     assert value == pick(values)
-    assert value == metrics["best"][f"val_{metric}"]
+    assert value == metrics["best"][metric]
     manifest = json.loads((tmp_path / "run" / "checkpoint" / "manifest.json").read_text())
     assert manifest["best_objective"] == value
     assert manifest["best_epoch"] == values.index(value) + 1 == metrics["best_epoch"]
@@ -227,10 +228,9 @@ def test_bad_training_value_fails_before_training(
     train_inprocess, tmp_path, capsys, key, value, allowed
 ):
     run_dir = tmp_path / "run"
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(ConfigError) as refused:
         train_inprocess(run_dir, f"training.{key}={value}")
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
+    err = str(refused.value)
     assert f"training.{key}={float(value)}" in err and allowed in err
     assert not (run_dir / "checkpoint" / "training_state").exists()
 
@@ -347,16 +347,14 @@ def test_offline_distilbert_fails_before_data_are_read(
         raise AssertionError("the data were loaded although the model cannot be had")
 
     monkeypatch.setattr(resume_ner.data.load, "load_splits", must_not_run)
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(ModelSourceError) as refused:
         train_inprocess(
             tmp_path / "run",
             "model=distilbert",
             "model.pretrained=<drop>",
             store=make_store(tmp_path),
         )
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert len(_error_lines(err)) == 1, err
+    err = str(refused.value)
     assert "model.pretrained=distilbert-base-cased" in err
     assert "HF_HUB_OFFLINE" in err
     assert "model.pretrained=models/distilbert-base-cased" in err
@@ -368,26 +366,21 @@ def test_unreachable_tracking_server_fails_before_training(train_inprocess, tmp_
         port = sock.getsockname()[1]
     uri = f"http://127.0.0.1:{port}"
     run_dir = tmp_path / "run"
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(TrackingError) as refused:
         train_inprocess(run_dir, f"tracking.uri={uri}", "tracking.connect_timeout=2")
-    assert exit_info.value.code == 2
-    captured = capsys.readouterr()
-    assert len(_error_lines(captured.err)) == 1, captured.err
-    assert uri in captured.err
-    assert "did not answer" in captured.err
-    assert "Training finished" not in captured.out
+    assert uri in str(refused.value)
+    assert "did not answer" in str(refused.value)
+    assert "Training finished" not in capsys.readouterr().out
     assert not (run_dir / "checkpoint" / "training_state").exists()
     assert not (run_dir / "checkpoint" / "model.safetensors").exists()
 
 
 def test_unknown_tracking_scheme_fails_before_training(train_inprocess, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(TrackingError) as refused:
         train_inprocess(run_dir, "tracking.uri=foo://x")
-    assert exit_info.value.code == 2
-    captured = capsys.readouterr()
-    assert "foo://x" in captured.err
-    assert "unknown scheme" in captured.err
-    assert "Training finished" not in captured.out
+    assert "foo://x" in str(refused.value)
+    assert "unknown scheme" in str(refused.value)
+    assert "Training finished" not in capsys.readouterr().out
     assert not (run_dir / "checkpoint" / "training_state").exists()
     assert not (run_dir / "checkpoint" / "metrics.json").exists()
