@@ -21,7 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from resume_ner.config.checks import check_config, check_override_values
+from resume_ner.config.checks import check_config, check_override_values, parse_overrides
 from resume_ner.config.registry import PRIMARY_SCHEMAS, register_configs
 from resume_ner.errors import ConfigError, UserError
 from resume_ner.paths import config_dir
@@ -107,15 +107,9 @@ def check_override_keys(overrides: Sequence[str], config_name: str) -> None:
     groups (`hydra/launcher=...`) and keys (`hydra.*`) are left to Hydra, which lists the
     available options of a group itself.
     """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     schema = PRIMARY_SCHEMAS[config_name]
     groups = _config_groups(config_dir())
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except Exception:
-        return  # Hydra reports grammar errors itself, with the offending override.
-    for override in parsed:
+    for override in parse_overrides(overrides):
         key = override.key_or_group
         if override.is_add() or override.is_delete() or override.is_force_add():
             continue

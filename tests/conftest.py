@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing.process
 import os
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +46,94 @@ LEAKY_ENV = (
 def _no_leaky_env(monkeypatch):
     for name in LEAKY_ENV:
         monkeypatch.delenv(name, raising=False)
+
+
+# --------------------------------------------------------------------------- the slow marker
+#
+# `pytest -m "not slow"` is the inner loop and must stay well under a minute, so a test that
+# trains, sleeps or starts a process must say so with @pytest.mark.slow. For every other test
+# the guard below turns each of those into an immediate failure naming the marker to add.
+
+SLOW_HINT = "mark it @pytest.mark.slow (or pytestmark = pytest.mark.slow for the module)"
+
+# Sleeps up to this long pass: they are libraries polling (filelock waits 50 ms between tries,
+# its internals and SQLite back off in milliseconds), not a test waiting on the clock.
+MAX_FREE_SLEEP = 0.05
+
+# Programs that may run anyway: mlflow's run context (GitPython) runs `git version` and
+# `git check-ignore` when the first run of the process starts inside a git work tree (here the
+# venv is inside the repository), in whichever test that is, and the training seam stamps runs
+# with `git rev-parse HEAD`. Those take milliseconds and are no test's own doing. A test that
+# runs git itself is still marked slow (test_tracking.py::test_git_commit).
+EXEMPT_PROGRAMS = frozenset({"git", "git.exe"})
+
+# The fixtures of tests/train/conftest.py that train or start processes. The session-scoped
+# ones (cli_run) do their work before any function-scoped fixture, the guard included, so they
+# are refused by name, before setup, rather than by the patches.
+SLOW_FIXTURES = (
+    "cli_run",
+    "trained_checkpoint",
+    "run_train_cli",
+    "start_train_cli",
+    "run_commands",
+    "train_inprocess",
+)
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    return item.get_closest_marker("slow") is not None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    used = [name for name in SLOW_FIXTURES if name in getattr(item, "fixturenames", ())]
+    if used and not _is_slow(item):
+        pytest.fail(f"this test uses {', '.join(used)} (it trains): {SLOW_HINT}", pytrace=False)
+
+
+def guard_slow_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make subprocesses, child processes, sleeps over MAX_FREE_SLEEP and Trainer.fit fail."""
+    real_sleep = time.sleep
+    real_popen_init = subprocess.Popen.__init__
+
+    def popen_init(self, args, *rest, **kwargs):
+        if isinstance(args, str | bytes):  # a command line
+            words = os.fsdecode(args).split()
+        else:  # a program, or a sequence of arguments
+            args = [args] if isinstance(args, os.PathLike) else list(args)
+            words = [os.fsdecode(word) for word in args]
+        if words and Path(words[0]).name in EXEMPT_PROGRAMS:
+            return real_popen_init(self, args, *rest, **kwargs)
+        pytest.fail(f"this test starts a subprocess ({args!r}): {SLOW_HINT}", pytrace=False)
+
+    def process_start(self):
+        pytest.fail(f"this test starts a child process ({self!r}): {SLOW_HINT}", pytrace=False)
+
+    def sleep(seconds):
+        # Only the test's own thread: failing a library's background thread (a server, an
+        # async logger) would kill that thread instead of failing the test.
+        if seconds > MAX_FREE_SLEEP and threading.current_thread() is threading.main_thread():
+            pytest.fail(f"this test sleeps {seconds} s: {SLOW_HINT}", pytrace=False)
+        real_sleep(seconds)
+
+    def fit(self, *args, **kwargs):
+        pytest.fail(f"this test trains a model (Trainer.fit): {SLOW_HINT}", pytrace=False)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", popen_init)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", process_start)
+    monkeypatch.setattr(time, "sleep", sleep)
+    try:
+        from resume_ner.train.loop import Trainer
+    except Exception:  # a module broken mid-edit fails its own tests, not every test
+        return
+    monkeypatch.setattr(Trainer, "fit", fit)
+
+
+@pytest.fixture(autouse=True)
+def _slow_needs_the_marker(request, monkeypatch):
+    """Outside @pytest.mark.slow tests, training, sleeping and subprocesses fail the test."""
+    if not _is_slow(request.node):
+        guard_slow_calls(monkeypatch)
 
 
 SHARED_DATATURKS = REPO.parent / "shared" / "data" / "dataturks" / "train.jsonl"

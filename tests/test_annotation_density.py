@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "annotation_density.py"
+
+pytestmark = pytest.mark.slow  # every test runs the script in a subprocess
 
 
 def _record(text: str, spans: list[tuple[str, str]]) -> dict:

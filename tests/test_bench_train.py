@@ -94,6 +94,7 @@ def test_bench_train_prints_both_rows_and_the_ratio(tmp_path, tiny_bert_dir):
     assert report["ours"]["train_tokens"] == report["baseline"]["train_tokens"]
 
 
+@pytest.mark.slow
 def test_bench_train_without_data_exits_2(tmp_path):
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--data", str(tmp_path / "missing.jsonl")],

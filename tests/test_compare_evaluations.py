@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from resume_ner.data.document import Span
 from resume_ner.train.metrics import document_counts, entity_scores
 
@@ -56,6 +58,7 @@ def test_document_counts_add_up_to_the_micro_scores():
     assert scores["recall"] == correct / sum(c["gold"] for c in counts)
 
 
+@pytest.mark.slow
 def test_identical_evaluations_differ_by_zero(tmp_path):
     rows = _rows([1, 3, 5, 2])
     result = _run(_write(tmp_path / "a.json", rows), _write(tmp_path / "b.json", rows))
@@ -64,6 +67,7 @@ def test_identical_evaluations_differ_by_zero(tmp_path):
     assert "B - A: +0.000, 90% paired bootstrap interval [+0.000, +0.000]" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_better_model_on_every_document_has_an_interval_above_zero(tmp_path):
     a = _write(tmp_path / "a.json", _rows([1, 2, 1, 2, 1, 2]))
     b = _write(tmp_path / "b.json", _rows([2, 5, 3, 4, 2, 5]))
@@ -75,6 +79,7 @@ def test_a_better_model_on_every_document_has_an_interval_above_zero(tmp_path):
     assert 0 < low < 0.4 < high
 
 
+@pytest.mark.slow
 def test_refuses_different_documents_or_old_files(tmp_path):
     a = _write(tmp_path / "a.json", _rows([1, 2]))
     other = _rows([1, 2])

@@ -103,6 +103,7 @@ def test_misspelt_key_fails_in_compose_api_too():
         _compose(["training.lerning_rate=1e-4"])
 
 
+@pytest.mark.slow
 def test_misspelt_key_names_valid_keys(tmp_path):
     result = _run(["training.lerning_rate=1e-4", "--cfg", "job"], cwd=tmp_path)
     assert result.returncode == 2
@@ -112,6 +113,7 @@ def test_misspelt_key_names_valid_keys(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_unknown_option_lists_available(tmp_path):
     result = _run(["model=nope", "--cfg", "job"], cwd=tmp_path)
     assert result.returncode != 0
@@ -119,12 +121,14 @@ def test_unknown_option_lists_available(tmp_path):
         assert option in result.stderr
 
 
+@pytest.mark.slow
 def test_experiment_without_plus_is_explained(tmp_path):
     result = _run(["experiment=deberta", "--cfg", "job"], cwd=tmp_path)
     assert result.returncode != 0
     assert "+experiment=deberta" in result.stderr
 
 
+@pytest.mark.slow
 def test_cfg_job_is_fast_and_imports_nothing_heavy(tmp_path):
     code = (
         "import sys, time; t = time.perf_counter();"
@@ -205,6 +209,7 @@ def test_conf_found_from_a_wheel_in_another_cwd(tmp_path):
     assert probe.stdout.strip() == str((site / "resume_ner" / "conf").resolve())
 
 
+@pytest.mark.slow
 def test_conf_found_from_a_copy_of_the_repository_root(tmp_path):
     """An Azure ML code snapshot is a copy of the repository root, run from its root."""
     import shutil

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "heldout_folds.py"
+
+pytestmark = pytest.mark.slow  # every test runs the script in a subprocess
 
 
 def _run(*args) -> subprocess.CompletedProcess:

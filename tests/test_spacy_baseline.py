@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "spacy_baseline.py"
 TEXT = "Asha Rao {k}\nInfosys, Pune\nAt Infosys I led the Pune team. Infosys"
+
+pytestmark = pytest.mark.slow  # every test runs the script in a subprocess
 
 
 def _record(text: str) -> dict:

@@ -349,6 +349,7 @@ def test_flatten_config() -> None:
     assert flatten_config(TrackingConfig(name="x"))["connect_timeout"] == "5.0"
 
 
+@pytest.mark.slow
 def test_git_commit(tmp_path: Path) -> None:
     assert git_commit(tmp_path) is None
     if shutil.which("git") and (REPO / ".git").exists():
@@ -384,6 +385,7 @@ with Tracker(cfg, base_dir=base):
 """
 
 
+@pytest.mark.slow
 def test_runs_started_together_on_a_new_store_all_succeed(tmp_path: Path) -> None:
     """Creating a new SQLite store is not atomic: parallel runs must not race on its tables."""
     import subprocess

@@ -82,17 +82,23 @@ def check_config(cfg: Mapping[str, Any]) -> None:
         check_choice(f"hpo.search_space.{name}.type", _lookup(dim, "type"))
 
 
+def parse_overrides(overrides: Sequence[str]) -> list[Any]:
+    """Hydra's parse of command-line overrides; none when one is malformed (Hydra then
+    reports the grammar error itself, naming the offending override)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_overrides(list(overrides))
+    except Exception:
+        return []
+
+
 def check_override_values(overrides: Sequence[str]) -> None:
     """Refuse a command-line override that sets a checked choice to a value outside it,
     before Hydra composes (each value of a sweep `a,b` is checked)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import ChoiceSweep
 
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except Exception:
-        return  # Hydra reports grammar errors itself, with the offending override.
-    for override in parsed:
+    for override in parse_overrides(overrides):
         key = override.key_or_group
         if override.is_delete():
             continue

@@ -80,6 +80,7 @@ def test_readme_defects_are_reported(loaded):
     assert defects["missing_label"].found == 2  # two annotations with "label": []
 
 
+@pytest.mark.slow
 def test_validate_command_on_the_shared_file(tmp_path):
     result = subprocess.run(
         [

@@ -19,6 +19,7 @@ def _scripted(make_trainer, out_dir, objectives: list[float], patience: int):
     return trainer
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("objectives", "epochs", "best", "stopped"),
     [

@@ -15,6 +15,7 @@ def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("frozen", [True, False])
 def test_word_embeddings_train_only_when_not_frozen(make_trainer, tmp_path, frozen):
     trainer = make_trainer(

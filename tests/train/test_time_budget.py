@@ -83,6 +83,7 @@ def _epoch_clock(epochs_seen: list[int]) -> float:
     return EPOCH_SECONDS * len(epochs_seen)
 
 
+@pytest.mark.slow
 def test_budget_shortens_the_run_and_its_schedule(make_trainer, tmp_path, caplog):
     """6 epochs of 60 s planned, 3.5 minutes allowed: after epoch 1 only 3 fit, and the
     learning rate reaches zero at the end of epoch 3 (a cut without re-planning would
@@ -99,6 +100,7 @@ def test_budget_shortens_the_run_and_its_schedule(make_trainer, tmp_path, caplog
     assert saved["epochs_planned"] == 3 and len(saved["history"]) == 3
 
 
+@pytest.mark.slow
 def test_budget_under_one_epoch_keeps_the_first(make_trainer, tmp_path, caplog):
     trainer = _trainer(make_trainer, tmp_path, "training.epochs=4", "training.max_minutes=0.5")
     with caplog.at_level("INFO", logger="resume_ner.train.loop"):
@@ -107,12 +109,14 @@ def test_budget_under_one_epoch_keeps_the_first(make_trainer, tmp_path, caplog):
     assert "training stops after epoch 1 of 4" in caplog.text
 
 
+@pytest.mark.slow
 def test_no_budget_trains_every_epoch(make_trainer, tmp_path):
     trainer = _trainer(make_trainer, tmp_path, "training.epochs=3", "training.max_minutes=null")
     result = trainer.fit()
     assert result.epochs_completed == 3 and not result.shortened
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_spent_time_and_the_shortened_schedule(
     make_trainer, tmp_path, monkeypatch, caplog
 ):

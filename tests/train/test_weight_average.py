@@ -73,6 +73,7 @@ def test_state_round_trip_and_bad_values():
             WeightAverage(model, decay=bad)
 
 
+@pytest.mark.slow
 def test_checkpoint_and_validation_use_the_average(train_inprocess, make_store, tmp_path):
     """With one epoch, the best checkpoint is that epoch's: it must hold the average, which
     the training state keeps beside (and distinct from) the raw weights."""
@@ -93,6 +94,7 @@ def test_checkpoint_and_validation_use_the_average(train_inprocess, make_store, 
         assert torch.equal(saved[name], value), name
 
 
+@pytest.mark.slow
 def test_fit_ends_with_the_average_in_the_model(make_trainer, tmp_path):
     """After fit() the model holds what validation and the checkpoint saw (the benchmark
     scores these final weights)."""
