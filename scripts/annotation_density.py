@@ -12,7 +12,8 @@ in batches by different people shows it here: a model trained on the dense batch
 predicts spans that the sparse batches' annotators left out, which the scores on those
 batches count as wrong (docs/experiments.md). With --repeats, it prints instead, per
 label, how often a labelled string's other whole-word occurrences in its document carry
-the label too: what training learns as the repeated labels (docs/experiments.md, "Span conventions").
+the label too: what training learns as the repeated labels (docs/experiments.md,
+"Span conventions").
 """
 
 from __future__ import annotations
