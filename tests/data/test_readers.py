@@ -157,7 +157,7 @@ def test_labelstudio_ignores_relations_and_marks_all_cancelled_unannotated(write
 @pytest.mark.parametrize(
     ("task", "message"),
     [
-        ({"data": {}, "annotations": []}, "'data.text' is missing"),
+        ({"data": {}, "annotations": []}, "'data' holds no text"),
         (
             {"data": {"text": "ab"}, "annotations": [{"result": [{"value": {"labels": ["A"]}}]}]},
             "lacks start, end",

@@ -32,6 +32,8 @@ def _json_object_format(value: object) -> str | None:
         return "dataturks"
     if "data" in value and ("annotations" in value or "completions" in value):
         return "labelstudio"
+    if labelstudio.is_min_task(value):  # Label Studio's JSON-MIN export
+        return "labelstudio"
     if "text" in value and ("entities" in value or "spans" in value):
         return "spacy"
     return None

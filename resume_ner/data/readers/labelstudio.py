@@ -3,6 +3,12 @@
 Each labels result is {"value": {"start", "end", "text", "labels"}} with exclusive ends.
 Cancelled annotations (was_cancelled: true) are skipped; of the others the latest (by
 updated_at, else created_at, else position in the list) is the one that counts.
+
+Two other shapes of real exports are read too:
+- a labelling config that names its text field otherwise (`<Text value="$resume"/>`):
+  the text is then the string field of `data` at whose offsets the annotated texts are;
+- the JSON-MIN export: one flat object per task, its text field and each labels tag's
+  list of {"start", "end", "text", "labels"} side by side.
 """
 
 from __future__ import annotations
@@ -70,27 +76,82 @@ def _span(item: Any, where: str) -> RawSpan | None:
     return RawSpan(start, end, tuple(labels), text)
 
 
+# Fields a JSON-MIN task carries beside its data and its labels.
+_MIN_METADATA = {"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time"}
+
+
+def _is_min_labels(value: Any) -> bool:
+    """A JSON-MIN labels field: a list of {"start", "end", "labels"} objects."""
+    fields = {"start", "end", "labels"}
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(item, dict) and fields <= set(item) for item in value)
+    )
+
+
+def is_min_task(value: Any) -> bool:
+    """Whether `value` looks like one task of a JSON-MIN export."""
+    return isinstance(value, dict) and any(_is_min_labels(v) for v in value.values())
+
+
+def _from_min(task: dict[str, Any]) -> dict[str, Any]:
+    """A JSON-MIN task in the shape of the full export (no labels field: not annotated)."""
+    results = [
+        {"type": "labels", "value": item}
+        for value in task.values()
+        if _is_min_labels(value)
+        for item in value
+    ]
+    data = {
+        key: value
+        for key, value in task.items()
+        if isinstance(value, str) and key not in _MIN_METADATA
+    }
+    annotations = [{"result": results}] if results else []
+    return {"id": task.get("id"), "data": data, "annotations": annotations}
+
+
+def _task_text(data: Any, spans: list[RawSpan], location: str) -> str:
+    """data.text, else the string field of data that the annotated texts are found in."""
+    if not isinstance(data, dict):
+        raise RecordError(location, "'data' is missing or not an object")
+    if isinstance(data.get("text"), str):
+        return data["text"]
+    fields = [value for value in data.values() if isinstance(value, str)]
+    if not fields:
+        raise RecordError(location, "'data' holds no text: expected data.text or a string field")
+
+    def fit(text: str) -> int:
+        return sum(
+            span.text is not None
+            and " ".join(text[span.start : span.end].split()) == " ".join(span.text.split())
+            for span in spans
+        )
+
+    # The field most annotated texts are found in; the longest breaks ties (a resume).
+    return max(fields, key=lambda text: (fit(text), len(text)))
+
+
 def parse_task(task: Any, location: str) -> RawRecord:
     """One Label Studio task as a RawRecord; RecordError when its structure is wrong."""
     if not isinstance(task, dict):
         raise RecordError(location, f"a task must be an object, got {type(task).__name__}")
-    data = task.get("data")
-    text = data.get("text") if isinstance(data, dict) else None
-    if not isinstance(text, str):
-        raise RecordError(location, "'data.text' is missing or not a string")
+    if "data" not in task and "annotations" not in task and "completions" not in task:
+        task = _from_min(task)
     # "completions" is what Label Studio exports called annotations before 1.0.
     annotations = task.get("annotations", task.get("completions")) or []
     if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
         raise RecordError(location, "'annotations' must be a list of objects")
     task_id = None if task.get("id") is None else str(task["id"])
     chosen = latest_annotation(annotations)
-    if chosen is None:
-        return RawRecord(text, [], location, task_id, annotated=False)
-    results = chosen.get("result") or []
+    results = [] if chosen is None else chosen.get("result") or []
     if not isinstance(results, list):
         raise RecordError(location, f"'result' must be a list, got {type(results).__name__}")
-    spans = [_span(item, f"{location} (result {i})") for i, item in enumerate(results)]
-    return RawRecord(text, [s for s in spans if s is not None], location, task_id)
+    found = [_span(item, f"{location} (result {i})") for i, item in enumerate(results)]
+    spans = [span for span in found if span is not None]
+    text = _task_text(task.get("data"), spans, location)
+    return RawRecord(text, spans, location, task_id, annotated=chosen is not None)
 
 
 def read(path: Path, on_invalid: InvalidHandler | None = None) -> list[RawRecord]:
