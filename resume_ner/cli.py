@@ -21,7 +21,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from resume_ner.config.checks import check_config, check_override_values, parse_overrides
+from resume_ner.config.checks import (
+    check_config,
+    check_override_values,
+    is_hydra_key,
+    parse_overrides,
+)
 from resume_ner.config.registry import PRIMARY_SCHEMAS, register_configs
 from resume_ner.errors import ConfigError, UserError
 from resume_ner.paths import config_dir
@@ -113,7 +118,7 @@ def check_override_keys(overrides: Sequence[str], config_name: str) -> None:
         key = override.key_or_group
         if override.is_add() or override.is_delete() or override.is_force_add():
             continue
-        if _is_hydra_key(key) or override.package is not None:
+        if is_hydra_key(key) or override.package is not None:
             continue
         parts = key.split(".")
         if len(parts) == 1 and key in groups:
@@ -162,11 +167,6 @@ def check_modes(args: Any) -> None:
             f"--cfg, --info at a time (to see a sweep's config, drop -m: --cfg job shows "
             f"the config of one job)"
         )
-
-
-def _is_hydra_key(key: str) -> bool:
-    """Hydra's own config: the `hydra` node, its keys, and its groups (hydra/launcher)."""
-    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
 
 def run_hydra(

@@ -26,4 +26,18 @@ else
     # shellcheck disable=SC2086
     "$PY" -m pip install ${TORCH_SPEC:-"torch==2.13.0"}
 fi
+# A plain editable install (setuptools' default import-hook finder) on purpose: Hydra finds
+# launchers/hydra_plugins because pyproject.toml lists the `hydra_plugins` namespace itself
+# (the comment above its `packages` says why, and why not editable_mode=strict or compat).
 "$PY" -m pip install -e ".[$extras]"
+# Hydra's plugin scan is pkgutil.walk_packages over hydra_plugins.__path__: check that it lists
+# our plugin package. -I keeps the checkout (the working directory) off sys.path, so this
+# tests what is installed.
+"$PY" -I -c '
+import pkgutil, sys
+import hydra_plugins
+found = {m.name for m in pkgutil.iter_modules(hydra_plugins.__path__)}
+if "resume_ner_launcher" not in found:
+    sys.exit(f"setup: Hydra cannot walk hydra_plugins.__path__ = {list(hydra_plugins.__path__)}")
+print("setup: Hydra plugin package hydra_plugins.resume_ner_launcher is discoverable")
+'

@@ -22,6 +22,7 @@ ENTRYPOINTS = {
     "resume_ner.data.__main__",
     "resume_ner.predict",
     "resume_ner.evaluate",
+    "resume_ner.select",
 }
 # The core: what the service and the ONNX path use; it must load without heavy libraries.
 CORE = (

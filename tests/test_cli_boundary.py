@@ -46,6 +46,7 @@ def test_misspelt_project_keys_are_still_caught_beside_hydra_ones(hydra_override
         ("hpo.sampling=tpe", "random, grid, bayesian"),
         ("hpo.sampling=random,tpe", "random, grid, bayesian"),
         ("hpo.early_termination.policy=bandits", "bandit, median, truncation, none"),
+        ("hpo.search_space.epochs.type=randnit", "choice, uniform, loguniform, quniform"),
     ],
 )
 def test_a_value_outside_the_hpo_vocabulary_is_refused_with_the_valid_ones(override, valid):
@@ -85,7 +86,7 @@ def test_the_objective_is_the_key_training_logs():
 
 def test_a_search_dimension_type_is_checked():
     cfg = compose_train(["hpo=prod"])
-    cfg.hpo.search_space["training.batch_size"].type = "lognormal"
+    cfg.hpo.search_space.batch_size.type = "lognormal"
     with pytest.raises(ConfigError, match="choice, uniform, loguniform, quniform, randint"):
         check_config(cfg)
 

@@ -87,8 +87,12 @@ def test_experiment_preset_overrides_groups():
 
 def test_hpo_search_space_is_typed():
     cfg = _compose(["hpo=prod"])
-    lr = cfg.hpo.search_space["training.learning_rate"]
+    lr = cfg.hpo.search_space.learning_rate
+    assert lr.param == "training.learning_rate"
     assert lr.type == "loguniform" and lr.min < lr.max
+    # Keyed by a short name, every part is a plain command-line override.
+    cfg = _compose(["hpo=prod", "hpo.search_space.learning_rate.max=1e-3"])
+    assert cfg.hpo.search_space.learning_rate.max == 1e-3
     with pytest.raises(ConfigCompositionException):
         _compose(["hpo=prod", "hpo.limits.max_trials=many"])
 

@@ -4,7 +4,9 @@ The schema types these fields as `str`: OmegaConf matches an Enum by member name
 names users write (`val_macro-f1`) are not identifiers, so the vocabulary is checked here,
 once the config is composed and before anything runs (`resume_ner.cli` and
 `resume_ner.config.compose` call `check_config`), and on the command line's literal
-overrides before Hydra composes (`check_override_values`).
+overrides before Hydra composes (`check_override_values`). The search space is checked
+against the composed config by `resume_ner.hpo.space` (its types, bounds, and the key or
+group each dimension sets).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from resume_ner.errors import ConfigError
+from resume_ner.hpo.space import SEARCH_TYPES, check_search_space
 
 # The validation metrics that training logs to MLflow every epoch, under exactly these
 # keys (resume_ner/train/metrics.py: flat_metrics, plus the loss); per-label F1, precision
@@ -28,7 +31,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "hpo.sampling": ("random", "grid", "bayesian"),
     "hpo.early_termination.policy": ("bandit", "median", "truncation", "none"),
 }
-SEARCH_TYPES = ("choice", "uniform", "loguniform", "quniform", "randint")
 
 
 def _refuse(key: str, value: Any, valid: Sequence[str], extra: str = "") -> ConfigError:
@@ -72,14 +74,19 @@ def _lookup(cfg: Mapping[str, Any], dotted: str) -> Any:
 
 
 def check_config(cfg: Mapping[str, Any]) -> None:
-    """Refuse a composed config whose hpo choices are outside their vocabulary."""
+    """Refuse a composed config whose hpo choices are outside their vocabulary, or whose
+    search space cannot be searched."""
     if "hpo" not in cfg:
         return
     check_choice("hpo.objective.metric", _lookup(cfg, "hpo.objective.metric"))
     for key in CHOICES:
         check_choice(key, _lookup(cfg, key))
-    for name, dim in (_lookup(cfg, "hpo.search_space") or {}).items():
-        check_choice(f"hpo.search_space.{name}.type", _lookup(dim, "type"))
+    check_search_space(cfg)
+
+
+def is_hydra_key(key: str) -> bool:
+    """Hydra's own config: the `hydra` node, its keys, and its groups (hydra/launcher)."""
+    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
 
 def parse_overrides(overrides: Sequence[str]) -> list[Any]:

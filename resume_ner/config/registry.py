@@ -12,6 +12,7 @@ PRIMARY_SCHEMAS = {
     "data_cli": schema.DataCliConfig,
     "predict": schema.PredictConfig,
     "evaluate": schema.EvaluateConfig,
+    "select": schema.SelectConfig,
 }
 
 _registered = False
@@ -25,4 +26,8 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     for name, node in PRIMARY_SCHEMAS.items():
         store.store(name=f"{name}_schema", node=node)
+    # The project's sweeper registers hydra/sweeper=resume_ner on import; importing it here
+    # makes conf/train.yaml compose wherever Hydra's plugin scan has not run yet.
+    import hydra_plugins.resume_ner_launcher.sweeper  # noqa: F401
+
     _registered = True

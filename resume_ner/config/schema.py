@@ -129,7 +129,11 @@ class TrainingConfig:
 
 @dataclass
 class SearchDimConfig:
-    # choice | uniform | loguniform | quniform | randint
+    """One dimension of the search, keyed by a short name (also its Azure ML input name)."""
+
+    # The config key it sets (training.learning_rate), or a config group (model).
+    param: str = MISSING
+    # choice | uniform | loguniform | quniform | randint (an inclusive integer range)
     type: str = MISSING
     values: list[Any] | None = None
     min: float | None = None
@@ -150,17 +154,25 @@ class ObjectiveConfig:
 class LimitsConfig:
     max_trials: int = 1
     max_concurrent: int = 1
+    # Seconds for the whole study / one trial; null: none.
     timeout: int | None = None
     trial_timeout: int | None = None
+    # The study stops once more than this share of its trials failed.
+    max_failed_fraction: float = 0.5
 
 
 @dataclass
 class EarlyTerminationConfig:
+    """Azure ML's early-termination policies, with Azure's definitions (hpo/policies.py)."""
+
     # bandit | median | truncation | none
     policy: str = "none"
     evaluation_interval: int = 1
     delay_evaluation: int = 0
+    # bandit: one of the two
     slack_factor: float | None = None
+    slack_amount: float | None = None
+    # truncation
     truncation_percentage: int | None = None
 
 
@@ -173,11 +185,25 @@ class HpoConfig:
     search_space: dict[str, SearchDimConfig] = field(default_factory=dict)
     # random | grid | bayesian (TPE locally, Azure ML's Bayesian sampling remotely)
     sampling: str = "bayesian"
+    seed: int = 13
+    # bayesian: trials sampled at random before TPE takes over
+    startup_trials: int = 5
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     early_termination: EarlyTerminationConfig = field(default_factory=EarlyTerminationConfig)
+    # Overrides every trial gets (a smaller dataset, a fixed epoch count, ...).
+    trial_overrides: list[str] = field(default_factory=list)
+    # Optuna storage URL (postgresql://... to share a study between machines); null: a
+    # journal file under hpo.studies_dir/<study_name>/.
     storage: str | None = None
+    # null: derived from the hpo option and the command-line overrides.
     study_name: str | None = None
+    studies_dir: str = "studies"
+    # Trial checkpoints kept when a trial ends: the best k by the objective.
+    keep_checkpoints: int = 3
+    # A running trial whose worker has not written a heartbeat for this long is taken for
+    # dead: marked failed and its parameters queued again (workers beat every 10 s).
+    heartbeat_grace_seconds: float = 60.0
 
 
 @dataclass
@@ -279,3 +305,34 @@ class EvaluateConfig:
     # Also score each of these floors, from the same predictions: [0.5,0.6,0.7] shows the
     # precision/recall trade in one pass (a table, and "min_span_score_sweep" in the JSON).
     min_span_score_sweep: list[float] = field(default_factory=list)
+
+
+@dataclass
+class SelectionConfig:
+    """Which runs `python -m resume_ner.select` ranks, by what, and what it does with the best."""
+
+    # The experiment searched (null: tracking.experiment_name); ignored with parent_run.
+    experiment: str | None = None
+    # A study's parent run id: rank only its child runs (its trials).
+    parent_run: str | None = None
+    # Runs are ranked by best_<metric>, the summary training logs at the end of each run.
+    metric: str = "val_macro-f1"
+    # maximize | minimize
+    goal: str = "maximize"
+    # The hpo.trial_state values that count (COMPLETE | PRUNED | FAIL | RUNNING); runs
+    # without the tag (plain training runs) always count. PRUNED counts: a pruned trial keeps
+    # the checkpoint of its best epoch, as good as any complete trial's with that score.
+    states: list[str] = field(default_factory=lambda: ["COMPLETE", "PRUNED"])
+    # Register the best run's checkpoint as a new version of model_name, aliased "champion".
+    register: bool = False
+    model_name: str | None = None
+    # Also write the choice as JSON to this file.
+    output: str | None = None
+
+
+@dataclass
+class SelectConfig:
+    """Primary config of `python -m resume_ner.select`."""
+
+    tracking: TrackingConfig = MISSING
+    select: SelectionConfig = field(default_factory=SelectionConfig)

@@ -202,6 +202,11 @@ def model_and_windows(
     return model, word_features, windows
 
 
+def best_metric_key(metric: str) -> str:
+    """The MLflow key of a run's best value of `metric` (best_val_macro-f1)."""
+    return f"best_{metric}"
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What one training run produced."""
@@ -436,6 +441,10 @@ def _run(
         if result.stop_reason is not None:
             # MLflow has no "stopped" status: the run ends FINISHED, and this tag says why.
             tracker.set_tags({"stop_reason": result.stop_reason})
+        if result.best_objective is not None:
+            # A summary under its own name: the objective's own key is logged once per
+            # epoch only (Azure ML counts each of its logs as one evaluation interval).
+            tracker.log_metrics({best_metric_key(cfg.hpo.objective.metric): result.best_objective})
         tracker.log_artifact(str(out_dir / "metrics.json"))
         tracker.log_artifact(str(out_dir / RESOLVED_CONFIG))
         _log_checkpoint(tracker, cfg.tracking.log_checkpoint, out_dir)

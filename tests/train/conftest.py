@@ -215,12 +215,15 @@ def run_train_cli(tiny_overrides) -> Callable[..., subprocess.CompletedProcess]:
 
 @pytest.fixture(scope="session")
 def start_train_cli(tiny_overrides) -> Callable[..., subprocess.Popen]:
-    """start_train_cli(run_dir, *overrides, store=URI) -> Popen, without waiting.
+    """start_train_cli(run_dir, *overrides, store=URI, new_session=False) -> Popen, without
+    waiting (new_session: in a process group of its own).
 
     stdout and stderr go to <run_dir>.out / <run_dir>.err (no pipe can fill and block).
     """
 
-    def start(run_dir: Path, *overrides: str, store: str | None = None) -> subprocess.Popen:
+    def start(
+        run_dir: Path, *overrides: str, store: str | None = None, new_session: bool = False
+    ) -> subprocess.Popen:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         extra = [*overrides, *([f"tracking.uri={store}"] if store else [])]
         args = merge_overrides(tiny_overrides, extra)
@@ -234,6 +237,8 @@ def start_train_cli(tiny_overrides) -> Callable[..., subprocess.Popen]:
                 env=subprocess_env(),
                 stdout=out,
                 stderr=err,
+                # Its own process group: a test can signal it and its children together.
+                start_new_session=new_session,
             )
 
     return start
