@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from resume_ner.errors import ConfigError
-from resume_ner.hpo.space import SEARCH_TYPES, check_search_space
+from resume_ner.hpo.dimension import SEARCH_TYPES
+from resume_ner.hpo.space import check_search_space
 
 # The validation metrics that training logs to MLflow every epoch, under exactly these
 # keys (resume_ner/train/metrics.py: flat_metrics, plus the loss); per-label F1, precision

@@ -64,7 +64,8 @@ def build_spec(cfg: Any, arguments: Sequence[str], hpo_name: str | None = None) 
 
     from resume_ner.config.checks import is_hydra_key, parse_overrides
     from resume_ner.hpo.policies import Policy
-    from resume_ner.hpo.space import from_sweep_overrides, grid, merge, search_space
+    from resume_ner.hpo.space import grid, merge, search_space
+    from resume_ner.hpo.sweep_grammar import from_sweep_overrides
     from resume_ner.train.tracking_uri import resolve_tracking_uri
 
     hpo = cfg.hpo
@@ -79,7 +80,10 @@ def build_spec(cfg: Any, arguments: Sequence[str], hpo_name: str | None = None) 
         grid(dims)  # a continuous dimension fails here, before any worker starts
     plain = [o for o in plain if not _is_hydra(o, parse_overrides, is_hydra_key)]
     overrides = [*plain, *hpo.trial_overrides]
-    name = hpo.study_name or default_study_name(hpo_name or hpo.name, overrides, dims)
+    # The study is what the trials train and search, not its budget or policy: a rerun with
+    # a larger hpo.limits.max_trials extends the same study.
+    defining = [o for o in overrides if not o.startswith(("hpo.", "hpo="))]
+    name = hpo.study_name or default_study_name(hpo_name or hpo.name, defining, dims)
     study_dir = (Path(hpo.studies_dir) / name).resolve()
     configured_uri = cfg.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI")
     uri = resolve_tracking_uri(configured_uri, Path.cwd())
@@ -120,17 +124,16 @@ def _is_hydra(override: str, parse: Any, is_hydra_key: Any) -> bool:
 
 def _parent_run(spec: StudySpec, study: Any) -> str:
     """The study's MLflow run: created once, found again by a rerun (a study user attr)."""
-    from resume_ner.train.tracking import open_client
+    from resume_ner.train.tracking import ensure_experiment, open_client
 
     run_id = study.user_attrs.get(PARENT_RUN)
-    client = open_client(spec.extra["tracking_uri"])
+    uri = spec.extra["tracking_uri"]
+    client = open_client(uri)
     if run_id:
         client.update_run(run_id, status="RUNNING")
         return run_id
-    tracking = spec.extra["tracking"]
-    name = tracking.get("experiment_name") or "resume-ner"
-    experiment = client.get_experiment_by_name(name)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
+    name = spec.extra["tracking"].get("experiment_name") or "resume-ner"
+    experiment_id = ensure_experiment(client, uri, name)
     run = client.create_run(
         experiment_id,
         run_name=f"study-{spec.study_name}",

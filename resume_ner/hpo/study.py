@@ -108,7 +108,8 @@ def make_sampler(spec: StudySpec, worker: int, done: int) -> Any:
     trials already done, so parallel workers and a resumed study do not repeat samples."""
     import optuna
 
-    from resume_ner.hpo.space import Dimension, grid
+    from resume_ner.hpo.dimension import Dimension
+    from resume_ner.hpo.space import grid
 
     seed = spec.seed + 7919 * done + 104729 * worker
     if spec.sampling == "random":

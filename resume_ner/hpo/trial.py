@@ -27,7 +27,7 @@ TRIAL_STATE_TAG = "hpo.trial_state"
 def trial_overrides(spec: StudySpec, params: dict[str, Any], run_dir: Path) -> list[str]:
     """The trial's overrides: the study's, then one per sampled dimension, then where it
     writes and what it may not change (fixed epochs, no time budget)."""
-    from resume_ner.hpo.space import Dimension
+    from resume_ner.hpo.dimension import Dimension
 
     dims = {d["name"]: Dimension(**d) for d in spec.dimensions}
     sampled = [dims[name].override(value) for name, value in params.items()]

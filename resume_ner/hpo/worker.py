@@ -63,7 +63,8 @@ class Heartbeat:
 
 def distributions(spec: StudySpec) -> dict[str, Any]:
     """The study's dimensions as Optuna distributions, by dimension name."""
-    from resume_ner.hpo.space import Dimension, distribution
+    from resume_ner.hpo.dimension import Dimension
+    from resume_ner.hpo.space import distribution
 
     return {d["name"]: distribution(Dimension(**d)) for d in spec.dimensions}
 

@@ -92,6 +92,37 @@ def open_client(uri: str) -> Any:
     return client
 
 
+def _artifact_location(uri: str, experiment_name: str) -> str | None:
+    """Artifacts of a SQLite store live beside it: <db folder>/mlartifacts/<experiment>."""
+    path = _sqlite_file(uri)
+    if not path:
+        return None
+    return (Path(path).parent / "mlartifacts" / _slug(experiment_name)).as_uri()
+
+
+def ensure_experiment(client: Any, uri: str, name: str) -> str:
+    """The id of experiment `name` in the store at `uri`: created (its artifacts beside a
+    SQLite store), or restored if it was deleted."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            return client.create_experiment(name, artifact_location=_artifact_location(uri, name))
+        except MlflowException as error:  # created meanwhile by a parallel trial
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+    if experiment.lifecycle_stage == "deleted":
+        logger.warning(
+            "tracking: restoring the deleted experiment %r (%s)", name, experiment.experiment_id
+        )
+        client.restore_experiment(experiment.experiment_id)
+    return experiment.experiment_id
+
+
 # --------------------------------------------------------------------------- Tracker
 
 
@@ -200,37 +231,8 @@ class Tracker:
         self._experiment_id = run.info.experiment_id
         self.mode = "attached"
 
-    def _artifact_location(self) -> str | None:
-        """Artifacts of a SQLite store live beside it: <db folder>/mlartifacts/<experiment>."""
-        path = _sqlite_file(self._uri)
-        if not path:
-            return None
-        return (Path(path).parent / "mlartifacts" / _slug(self.experiment_name)).as_uri()
-
     def _experiment(self) -> str:
-        from mlflow.exceptions import MlflowException
-
-        client = self._client
-        experiment = client.get_experiment_by_name(self.experiment_name)
-        if experiment is None:
-            try:
-                return client.create_experiment(
-                    self.experiment_name, artifact_location=self._artifact_location()
-                )
-            except MlflowException as error:  # created meanwhile by a parallel trial
-                if error.error_code != "RESOURCE_ALREADY_EXISTS":
-                    raise
-                experiment = client.get_experiment_by_name(self.experiment_name)
-                if experiment is None:
-                    raise
-        if experiment.lifecycle_stage == "deleted":
-            logger.warning(
-                "tracking: restoring the deleted experiment %r (%s)",
-                self.experiment_name,
-                experiment.experiment_id,
-            )
-            client.restore_experiment(experiment.experiment_id)
-        return experiment.experiment_id
+        return ensure_experiment(self._client, self._uri, self.experiment_name)
 
     def _start_own_run(self) -> None:
         import mlflow

@@ -13,16 +13,10 @@ from omegaconf import OmegaConf
 from resume_ner.config.checks import check_config, parse_overrides
 from resume_ner.config.compose import compose_train
 from resume_ner.errors import ConfigError
-from resume_ner.hpo.space import (
-    Dimension,
-    check_dimension,
-    check_dimensions,
-    distribution,
-    from_sweep_overrides,
-    grid,
-    merge,
-    search_space,
-)
+from resume_ner.hpo.dimension import Dimension
+from resume_ner.hpo.dimension_checks import check_dimension, check_dimensions
+from resume_ner.hpo.space import distribution, grid, merge, search_space
+from resume_ner.hpo.sweep_grammar import from_sweep_overrides
 
 LR = Dimension("learning_rate", "training.learning_rate", "loguniform", min=1e-5, max=1e-3)
 BATCH = Dimension("batch_size", "training.batch_size", "choice", values=(8, 16))
@@ -90,8 +84,8 @@ def test_every_part_is_a_command_line_override():
 @pytest.mark.slow
 def test_the_space_module_imports_no_optuna_hydra_or_torch():
     code = (
-        "import sys, resume_ner.hpo.space as s;"
-        "s.Dimension('a', 'training.epochs', 'randint', min=1, max=3).override(2);"
+        "import sys, resume_ner.hpo.space, resume_ner.hpo.dimension as d;"
+        "d.Dimension('a', 'training.epochs', 'randint', min=1, max=3).override(2);"
         "print(sorted(m for m in ('optuna', 'torch', 'hydra') if m in sys.modules))"
     )
     result = subprocess.run(

@@ -135,6 +135,7 @@ def test_a_failing_trial_is_recorded_and_two_workers_go_on(run_train_cli, make_s
         "hpo.limits.max_trials=3",
         "hpo.limits.max_concurrent=2",
         "hpo.early_termination.policy=none",
+        "hpo.keep_checkpoints=1",
         "training.memory_budget_gb=choice(0.000001,64.0)",
     )
     result, output = _run(run_train_cli, tmp_path, args, store)
@@ -151,6 +152,12 @@ def test_a_failing_trial_is_recorded_and_two_workers_go_on(run_train_cli, make_s
     # No batch barrier: the two workers' first trials ran at the same time.
     first, second = study.trials[0], study.trials[1]
     assert second.datetime_start < first.datetime_complete
+    # hpo.keep_checkpoints=1: only the best trial keeps its weights, every trial its record.
+    trials_dir = tmp_path / "studies" / name / "trials"
+    weights = sorted(p.parent.parent.name for p in trials_dir.glob("*/checkpoint/*.safetensors"))
+    best = min((t for t in study.trials[1:]), key=lambda t: t.value)
+    assert weights == [f"{best.number:04d}"]
+    assert len(list(trials_dir.glob("*/checkpoint/metrics.json"))) == 2
 
 
 def _wait_for(root: Path, name: str, condition, timeout: float = 240) -> None:
