@@ -1,0 +1,1 @@
+"""ONNX conversion: discovery, export, quantization, parity, the package."""
