@@ -21,12 +21,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from resume_ner.config.checks import (
-    check_config,
-    check_override_values,
-    is_hydra_key,
-    parse_overrides,
-)
+from resume_ner.config.checks import check_config, check_override_values
+from resume_ner.config.overrides import is_hydra_key, parse_overrides
 from resume_ner.config.registry import PRIMARY_SCHEMAS, register_configs
 from resume_ner.errors import ConfigError, UserError
 from resume_ner.paths import config_dir

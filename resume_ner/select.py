@@ -27,7 +27,6 @@ folder: register a server's runs from checkpoints logged as artifacts.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from resume_ner.cli import run_hydra
-from resume_ner.config.checks import CHOICES, check_objective_metric
+from resume_ner.config.checks import CHOICES, best_metric_key, check_objective_metric
 from resume_ner.errors import CheckpointError, ConfigError, TrackingError
 
 # The tags a study and its trials carry (resume_ner/hpo/local.py, resume_ner/hpo/trial.py).
@@ -56,11 +55,6 @@ PAGE_SIZE = 200
 # Shown for runs that are not trials of a search (whose searched params are shown instead).
 DEFAULT_KEY_PARAMS = ("model.name", "training.learning_rate", "training.batch_size")
 SEARCH_DIMENSION = "hpo.search_space."
-
-
-def best_key(metric: str) -> str:
-    """The summary metric ranked: resume_ner.train.run.best_metric_key (not imported: torch)."""
-    return f"best_{metric}"
 
 
 @dataclass(frozen=True)
@@ -94,7 +88,7 @@ class Selection:
 
     @property
     def key(self) -> str:
-        return best_key(self.metric)
+        return best_metric_key(self.metric)
 
     @property
     def where(self) -> str:
@@ -196,7 +190,7 @@ def select_best(
     else:
         raise ConfigError("name an experiment (select.experiment) or a parent run to select from")
     experiment_name = client.get_experiment(experiment_id).name
-    ranked = _ranked(client, experiment_id, scope, best_key(metric), goal, counted, top)
+    ranked = _ranked(client, experiment_id, scope, best_metric_key(metric), goal, counted, top)
     where = _where(parent_run, experiment_name)
     if not ranked:
         raise _nothing_counted(client, experiment_id, scope, metric, counted, where)
@@ -362,7 +356,7 @@ def _nothing_counted(
     client: Any, experiment_id: str, scope: str, metric: str, states: list[str], where: str
 ) -> ConfigError:
     """Why no run counts: none finished, none logged the metric, or their states."""
-    key = best_key(metric)
+    key = best_metric_key(metric)
     runs = [
         r
         for r in client.search_runs([experiment_id], scope, max_results=PAGE_SIZE)
@@ -515,27 +509,9 @@ def _params_text(params: dict[str, str]) -> str:
 
 def store_uri(tracking: Any) -> str:
     """tracking.uri (else $MLFLOW_TRACKING_URI, else outputs/mlflow.db), checked for reading."""
-    from resume_ner.train.tracking_uri import (
-        _scheme,
-        _sqlite_file,
-        check_tracking_uri,
-        resolve_tracking_uri,
-    )
+    from resume_ner.train.tracking_uri import existing_store_uri
 
-    configured = tracking.uri or os.environ.get("MLFLOW_TRACKING_URI")
-    uri = resolve_tracking_uri(configured, Path.cwd())
-    if _scheme(uri) != "sqlite":
-        check_tracking_uri(uri, float(tracking.connect_timeout))
-        return uri
-    path = _sqlite_file(uri)
-    # Opening a missing SQLite store would create an empty one and report no experiment.
-    if path and not Path(path).is_file():
-        raise TrackingError(
-            f"no MLflow store at {path} (tracking.uri={configured or 'null: the default'}): "
-            "nothing was tracked there. Set tracking.uri to the store the runs were logged to "
-            "(sqlite:///path/to/mlflow.db or a server's http(s) URL)."
-        )
-    return uri
+    return existing_store_uri(tracking.uri, Path.cwd(), float(tracking.connect_timeout))
 
 
 def select_task(cfg: DictConfig) -> Selection:

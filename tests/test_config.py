@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from resume_ner.config import register_configs
+from resume_ner.config.registry import register_configs
 from resume_ner.paths import config_dir
 
 REPO = Path(__file__).resolve().parents[1]

@@ -184,10 +184,10 @@ def test_a_parent_with_another_objective_is_noted(store):
 
 
 def test_the_summary_key_is_trainings():
-    from resume_ner.select import best_key
-    from resume_ner.train.run import best_metric_key
+    # One definition serves training, the study and select: the key they all use.
+    from resume_ner.config.checks import best_metric_key
 
-    assert best_key("val_f1_skills") == best_metric_key("val_f1_skills")
+    assert best_metric_key("val_f1_skills") == "best_val_f1_skills"
 
 
 def test_key_params_are_the_searched_ones_else_a_few_defining_ones():

@@ -1,5 +1,5 @@
-"""Structured configs and their registration in Hydra's ConfigStore."""
+"""Structured configs (schema.py), their registration in Hydra's ConfigStore (registry.py),
+composition (compose.py), and the checks of overrides and choices (overrides.py, checks.py).
 
-from resume_ner.config.registry import register_configs
-
-__all__ = ["register_configs"]
+Nothing is imported here: a torch- and Hydra-free module (the search-space grammar) can use
+config.overrides without loading Hydra."""

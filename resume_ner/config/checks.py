@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from resume_ner.config.overrides import parse_overrides
 from resume_ner.errors import ConfigError
 from resume_ner.hpo.dimension import SEARCH_TYPES
 from resume_ner.hpo.space import check_search_space
@@ -25,6 +26,13 @@ from resume_ner.hpo.space import check_search_space
 # and recall are logged as val_f1_<label> etc. and may be objectives too.
 OBJECTIVE_METRICS = ("val_macro-f1", "val_f1", "val_precision", "val_recall", "val_loss")
 PER_LABEL_METRIC = re.compile(r"val_(precision|recall|f1)_[a-z0-9_]+")
+
+
+def best_metric_key(metric: str) -> str:
+    """The MLflow key of a run's best value of `metric` (best_val_macro-f1), logged once at
+    its end: the objective's own key is logged once per epoch only."""
+    return f"best_{metric}"
+
 
 # The vocabulary of the hpo group, shared by the local (Optuna) and Azure ML backends.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -83,22 +91,6 @@ def check_config(cfg: Mapping[str, Any]) -> None:
     for key in CHOICES:
         check_choice(key, _lookup(cfg, key))
     check_search_space(cfg)
-
-
-def is_hydra_key(key: str) -> bool:
-    """Hydra's own config: the `hydra` node, its keys, and its groups (hydra/launcher)."""
-    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
-
-
-def parse_overrides(overrides: Sequence[str]) -> list[Any]:
-    """Hydra's parse of command-line overrides; none when one is malformed (Hydra then
-    reports the grammar error itself, naming the offending override)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        return OverridesParser.create().parse_overrides(list(overrides))
-    except Exception:
-        return []
 
 
 def check_override_values(overrides: Sequence[str]) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resume_ner.errors import CheckpointError, TrackingError
+from resume_ner.errors import CheckpointError
 
 MARKERS = ("config.json", "model.safetensors", "label_map.json")
 CHECKPOINT_FOLDER = "checkpoint"
@@ -163,19 +163,9 @@ def _subfolders(folder: Path) -> list[Path]:
 
 def store_uri(tracking_uri: str | None) -> str:
     """tracking_uri, else $MLFLOW_TRACKING_URI, else ./outputs/mlflow.db; a missing store fails."""
-    from resume_ner.train.tracking_uri import _sqlite_file, resolve_tracking_uri
+    from resume_ner.train.tracking_uri import existing_store_uri
 
-    configured = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    default = "sqlite:///" + (Path.cwd() / "outputs" / "mlflow.db").as_posix()
-    uri = resolve_tracking_uri(configured, Path.cwd()) if configured else default
-    path = _sqlite_file(uri)
-    if path and not Path(path).is_file():
-        raise TrackingError(
-            f"no MLflow store at {path} (tracking uri {configured or 'unset: the default'}): "
-            "nothing was tracked there. Pass the store the run or model was logged to "
-            "(sqlite:///path/to/mlflow.db or a server's URL) as the tracking URI."
-        )
-    return uri
+    return existing_store_uri(tracking_uri, Path.cwd())
 
 
 def _client(tracking_uri: str | None) -> Any:

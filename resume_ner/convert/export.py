@@ -217,15 +217,15 @@ def _run_exporter(model: Any, example: dict, names: list[str], raw: Path, opset:
     sequence = (
         torch.export.Dim("sequence", max=limit) if limit > 1 else torch.export.Dim("sequence")
     )
+    # What both exporters are given; each adds its own way of naming the dynamic axes.
+    common = {"input_names": names, "output_names": [OUTPUT_NAME], "opset_version": opset}
     try:
         with _phase(f"torch.onnx.export (dynamo=True, opset {opset})"):
             torch.onnx.export(
                 model,
                 args,
                 str(raw),
-                input_names=names,
-                output_names=[OUTPUT_NAME],
-                opset_version=opset,
+                **common,
                 dynamo=True,
                 dynamic_shapes={name: {0: batch, 1: sequence} for name in names},
                 external_data=True,
@@ -246,16 +246,7 @@ def _run_exporter(model: Any, example: dict, names: list[str], raw: Path, opset:
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
     axes[OUTPUT_NAME] = {0: "batch", 1: "sequence"}
     with _phase(f"torch.onnx.export (dynamo=False, opset {opset})"):
-        torch.onnx.export(
-            model,
-            args,
-            str(raw),
-            input_names=names,
-            output_names=[OUTPUT_NAME],
-            opset_version=opset,
-            dynamo=False,
-            dynamic_axes=axes,
-        )
+        torch.onnx.export(model, args, str(raw), **common, dynamo=False, dynamic_axes=axes)
     return "torchscript"
 
 

@@ -62,7 +62,6 @@ def build_spec(cfg: Any, arguments: Sequence[str], hpo_name: str | None = None) 
     """The study of the composed config `cfg` and the command line's sweep `arguments`."""
     from omegaconf import OmegaConf
 
-    from resume_ner.config.checks import is_hydra_key, parse_overrides
     from resume_ner.hpo.policies import Policy
     from resume_ner.hpo.space import grid, merge, search_space
     from resume_ner.hpo.sweep_grammar import from_sweep_overrides
@@ -78,7 +77,7 @@ def build_spec(cfg: Any, arguments: Sequence[str], hpo_name: str | None = None) 
         )
     if hpo.sampling == "grid":
         grid(dims)  # a continuous dimension fails here, before any worker starts
-    plain = [o for o in plain if not _is_hydra(o, parse_overrides, is_hydra_key)]
+    plain = [o for o in plain if not _is_hydra(o)]
     overrides = [*plain, *hpo.trial_overrides]
     # The study is what the trials train and search, not its budget or policy: a rerun with
     # a larger hpo.limits.max_trials extends the same study.
@@ -114,8 +113,11 @@ def build_spec(cfg: Any, arguments: Sequence[str], hpo_name: str | None = None) 
     )
 
 
-def _is_hydra(override: str, parse: Any, is_hydra_key: Any) -> bool:
-    parsed = parse([override])
+def _is_hydra(override: str) -> bool:
+    """Whether an override sets Hydra's own config (a trial's compose takes none)."""
+    from resume_ner.config.overrides import is_hydra_key, parse_overrides
+
+    parsed = parse_overrides([override])
     return bool(parsed) and is_hydra_key(parsed[0].key_or_group)
 
 
@@ -149,7 +151,7 @@ def _parent_run(spec: StudySpec, study: Any) -> str:
 
 
 def _log_results(spec: StudySpec, run_id: str, outcome: StudyOutcome, status: str) -> None:
-    from resume_ner.train.run import best_metric_key
+    from resume_ner.config.checks import best_metric_key
     from resume_ner.train.tracking import open_client
 
     client = open_client(spec.extra["tracking_uri"])
@@ -187,9 +189,8 @@ def _start_workers(spec_path: Path, spec: StudySpec, count: int) -> list[subproc
 
 
 def _progress(trial: Any, total: int, best: tuple[float, int] | None, started: float) -> str:
-    from resume_ner.hpo.results import best_value
-
-    value = best_value(trial, True) if trial.state.name == "COMPLETE" else None
+    """The line of one finished trial: its objective (a pruned trial's last report)."""
+    value = trial.value if trial.state.name == "COMPLETE" else None
     if trial.state.name == "PRUNED":
         steps = trial.intermediate_values
         value = steps[max(steps)] if steps else None
@@ -207,8 +208,6 @@ def _progress(trial: Any, total: int, best: tuple[float, int] | None, started: f
 def run_local_study(cfg: Any, arguments: Sequence[str], sweep_dir: Path) -> StudyOutcome:
     """Run (or resume) the study of `cfg` with worker processes; print and write results."""
     import optuna
-
-    from resume_ner.hpo import results
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = build_spec(cfg, arguments)
@@ -237,7 +236,7 @@ def run_local_study(cfg: Any, arguments: Sequence[str], sweep_dir: Path) -> Stud
         status = "KILLED"
         _stop(workers)
         print(f"interrupted: rerun the same command to resume study {spec.study_name}")
-    outcome = _finish(study, spec, sweep_dir, results)
+    outcome = _finish(study, spec, sweep_dir)
     _log_results(spec, spec.parent_run_id, outcome, status)
     if status == "KILLED":
         raise KeyboardInterrupt
@@ -296,7 +295,10 @@ def _stop(workers: list) -> None:
             worker.kill()
 
 
-def _finish(study: Any, spec: StudySpec, sweep_dir: Path, results: Any) -> StudyOutcome:
+def _finish(study: Any, spec: StudySpec, sweep_dir: Path) -> StudyOutcome:
+    """Print the best trial; write it and the plots to the sweep directory."""
+    from resume_ner.hpo import results
+
     trials = study.get_trials(deepcopy=False)
     summary = results.best_trial_summary(study, spec.metric, spec.maximize)
     files: list[Path] = []

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from resume_ner.config.overrides import is_hydra_key, parse_overrides
 from resume_ner.errors import ConfigError
 from resume_ner.hpo.dimension import Dimension
 from resume_ner.hpo.dimension_checks import (
@@ -34,14 +35,14 @@ def from_sweep_overrides(
     group=a,b or group=glob(...): a choice of the group's options. Hydra's own keys
     (hydra.*, hydra/...) are left to Hydra.
     """
-    parsed = _parse(overrides)
-    if parsed is None:  # malformed: Hydra reports the grammar error itself
+    parsed = parse_overrides(overrides)
+    if len(parsed) != len(overrides):  # malformed: Hydra reports the grammar error itself
         return [], list(overrides)
     dims: list[Dimension] = []
     labels: list[str] = []
     plain: list[str] = []
     for text, override in zip(overrides, parsed, strict=True):
-        if not override.is_sweep_override() or _is_hydra_key(override.key_or_group):
+        if not override.is_sweep_override() or is_hydra_key(override.key_or_group):
             plain.append(text)
             continue
         dim = _from_override(override, text, {d.name for d in dims})
@@ -51,21 +52,6 @@ def from_sweep_overrides(
     if cfg is not None:
         check_dimensions(dims, cfg, labels)
     return dims, plain
-
-
-def _parse(overrides: Sequence[str]) -> list[Any] | None:
-    """Hydra's parse of `overrides`, one per override; None when one is malformed."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except Exception:
-        return None
-    return parsed if len(parsed) == len(overrides) else None
-
-
-def _is_hydra_key(key: str) -> bool:
-    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
 
 def _from_override(override: Any, text: str, taken: set[str]) -> Dimension:

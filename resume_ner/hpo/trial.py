@@ -62,19 +62,17 @@ class EpochReporter:
 
         self.study, self.trial, self.spec, self.started = study, trial, spec, started
         self.policy = Policy(**spec.policy)
-        self.reason: str | None = None
 
     def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
         from resume_ner.hpo.policies import stop_reason
         from resume_ner.train.run import StopTraining
 
         self.trial.report(metrics[self.spec.metric], epoch)
-        own, others = _curves(self.study, self.trial.number)
-        if self.policy.applies_at(len(own)):
+        if self.policy.kind != "none":  # stop_reason itself knows the intervals it applies at
+            own, others = _curves(self.study, self.trial.number)
             reason = stop_reason(self.policy, self.spec.maximize, own, others)
             if reason:
-                self.reason = f"pruned: {reason}"
-                raise StopTraining(self.reason)
+                raise StopTraining(f"pruned: {reason}")
         timeout = self.spec.trial_timeout
         if timeout and time.time() - self.started > timeout:
             raise StopTraining(f"trial_timeout: over hpo.limits.trial_timeout={timeout:g} s")

@@ -29,6 +29,7 @@ from resume_ner.checkpoints import (
     update_manifest,
     write_json,
 )
+from resume_ner.config.checks import best_metric_key
 from resume_ner.decoding import check_min_span_score
 from resume_ner.errors import ConfigError, ResumeError
 from resume_ner.modeling import (
@@ -200,11 +201,6 @@ def model_and_windows(
     _, windows = labelled_windows(tokenizer, documents, cfg.training, label2id, word_features)
     start_head_at_prior(cfg, model, windows, id2label)
     return model, word_features, windows
-
-
-def best_metric_key(metric: str) -> str:
-    """The MLflow key of a run's best value of `metric` (best_val_macro-f1)."""
-    return f"best_{metric}"
 
 
 @dataclass(frozen=True)

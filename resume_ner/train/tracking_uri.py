@@ -87,6 +87,32 @@ def resolve_tracking_uri(uri: str | None, base_dir: Path) -> str:
     return uri
 
 
+def existing_store_uri(
+    configured: str | None, base_dir: Path, connect_timeout: float | None = None
+) -> str:
+    """The store to read runs from: `configured`, else $MLFLOW_TRACKING_URI, else the default
+    SQLite store under `base_dir`, resolved as training resolves it. A SQLite store that does
+    not exist is refused (opening it would create an empty one and report nothing found);
+    with `connect_timeout` any other store is checked for reach first."""
+    configured = configured or os.environ.get("MLFLOW_TRACKING_URI")
+    if configured:
+        uri = resolve_tracking_uri(configured, base_dir)
+    else:  # the default store's path, without creating its folder
+        uri = "sqlite:///" + (Path(base_dir).resolve() / "outputs" / "mlflow.db").as_posix()
+    if _scheme(uri) != "sqlite":
+        if connect_timeout is not None:
+            check_tracking_uri(uri, connect_timeout)
+        return uri
+    path = _sqlite_file(uri)
+    if path and not Path(path).is_file():
+        raise TrackingError(
+            f"no MLflow store at {path} (tracking.uri={configured or 'null: the default'}): "
+            "nothing was tracked there. Set tracking.uri to the store the runs were logged to "
+            "(sqlite:///path/to/mlflow.db or a server's http(s) URL)."
+        )
+    return uri
+
+
 def _store_schemes() -> set[str] | None:
     """Schemes mlflow can build a tracking store for (plugins included), if it says."""
     try:

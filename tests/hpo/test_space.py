@@ -10,8 +10,9 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from resume_ner.config.checks import check_config, parse_overrides
+from resume_ner.config.checks import check_config
 from resume_ner.config.compose import compose_train
+from resume_ner.config.overrides import parse_overrides
 from resume_ner.errors import ConfigError
 from resume_ner.hpo.dimension import Dimension
 from resume_ner.hpo.dimension_checks import check_dimension, check_dimensions
