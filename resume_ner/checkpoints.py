@@ -10,6 +10,7 @@ Layout (written by training, read by predict, evaluate, convert and serve):
                              span conventions learned from its annotations
       metrics.json           best-epoch metrics and the per-epoch history
       resolved_config.yaml   the full config of the run
+      validation_set.jsonl   the validation documents (spaCy JSONL): conversion's parity set
       training_state/        the last completed epoch, for resuming (safetensors + JSON)
 
 Only safetensors and JSON are ever read: no pickles.
@@ -34,6 +35,7 @@ LABEL_MAP = "label_map.json"
 METRICS = "metrics.json"
 RESOLVED_CONFIG = "resolved_config.yaml"
 STATE_DIR = "training_state"
+VALIDATION_SET = "validation_set.jsonl"
 
 
 def checkpoint_dir(output_dir: str | None, run_dir: Path) -> Path:
@@ -101,8 +103,21 @@ def read_inference_bundle(folder: str | Path) -> InferenceBundle:
             f"{', '.join(missing)}).{status} Finish or resume the training run (rerun the "
             f"same command) first."
         )
-    label_map = read_json(path / LABEL_MAP)
-    word_features = bool(label_map.get("word_features", False))
+    return bundle_from_label_map(path, folder)
+
+
+def bundle_from_label_map(
+    path: Path,
+    folder: str | Path,
+    fix: str = "Restore the file from the run that wrote it, or retrain.",
+) -> InferenceBundle:
+    """The InferenceBundle of the label_map.json in `path` (a checkpoint's, or a converted
+    package's); folder: as the user named it, for messages; fix: what to do if malformed."""
+    try:
+        label_map = read_json(path / LABEL_MAP)
+        word_features = bool(label_map.get("word_features", False))
+    except (ValueError, AttributeError) as exc:  # not JSON, or not an object
+        raise _malformed(path, exc, fix) from exc
     if word_features:
         _check_word_classes(path, folder)
     try:
@@ -118,11 +133,15 @@ def read_inference_bundle(folder: str | Path) -> InferenceBundle:
             ),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise CheckpointError(
-            f"{path / LABEL_MAP} is malformed ({type(exc).__name__}: {exc}); training writes "
-            f"id2label, max_length, stride, word_features, span_conventions and "
-            f"min_span_score there. Restore the file from the run that wrote it, or retrain."
-        ) from exc
+        raise _malformed(path, exc, fix) from exc
+
+
+def _malformed(path: Path, exc: Exception, fix: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path / LABEL_MAP} is malformed ({type(exc).__name__}: {exc}); training writes "
+        f"id2label, max_length, stride, word_features, span_conventions and "
+        f"min_span_score there. {fix}"
+    )
 
 
 def _check_word_classes(path: Path, folder: str | Path) -> None:

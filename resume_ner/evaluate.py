@@ -1,5 +1,9 @@
 """`python -m resume_ner.evaluate checkpoint=DIR data.path=FILE [data.format=...]`.
 
+checkpoint: a training run's checkpoint folder (PyTorch), or a package folder written by
+`python -m resume_ner.convert` (ONNX Runtime on the CPU; onnx_model=int8|fp32 picks its
+model, threads= its intra-op threads); "backend" in the JSON says which ran.
+
 Scores a checkpoint on annotated documents with the metrics of training (exact character
 spans, whole documents, the shared windowing and decoding): JSON in the run directory and
 a per-label table on stdout. `min_span_score_sweep=[0.5,0.7]` also scores other span-score
@@ -24,7 +28,10 @@ RESULT_FILE = "evaluation.json"
 def evaluate_task(cfg: DictConfig) -> float:
     """Evaluate and return the micro F1."""
     if not cfg.checkpoint:
-        raise ConfigError("evaluate needs checkpoint=DIR (the checkpoint/ folder of a run)")
+        raise ConfigError(
+            "evaluate needs checkpoint=DIR: the checkpoint/ folder of a run, or a package "
+            "folder written by python -m resume_ner.convert"
+        )
     from resume_ner.checkpoints import write_json
     from resume_ner.data.document import Span
     from resume_ner.data.load import load_inputs
@@ -41,7 +48,13 @@ def evaluate_task(cfg: DictConfig) -> float:
     override = min_span_score_override(cfg)
     # Decode once, then finish the spans (the floor, then the repeats: the decoder's last
     # steps) at this run's floor and at each floor of the sweep, as predicting at each would.
-    predictor = Predictor(cfg.checkpoint, cfg.device, cfg.batch_size)
+    predictor = Predictor(
+        cfg.checkpoint,
+        cfg.device,
+        cfg.batch_size,
+        onnx_model=cfg.onnx_model,
+        threads=cfg.threads,
+    )
     floor = predictor.bundle.min_span_score if override is None else override
     report = ValidationReport()
     documents = [d for docs in load_inputs(cfg.data, report).values() for d in docs]
@@ -60,6 +73,7 @@ def evaluate_task(cfg: DictConfig) -> float:
     errors = error_kinds(gold, predictions)
     result = {
         "checkpoint": str(predictor.bundle.folder),
+        "backend": predictor.backend,
         "data": cfg.data.path or cfg.data.train_path,
         "documents": len(documents),
         "unknown_gold_labels": dict(unknown),

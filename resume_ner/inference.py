@@ -45,10 +45,11 @@ def pad_batch(windows: Sequence[Window], pad_token_id: int) -> dict[str, np.ndar
     return inputs
 
 
-def window_probabilities(
+def window_logits(
     windows: Sequence[Window], forward: Forward, pad_token_id: int, batch_size: int
 ) -> list[np.ndarray]:
-    """Class probabilities per content token of each window, in the order of `windows`."""
+    """The logits (float32 [content tokens, classes]) of each window, in the order of
+    `windows`; batches group windows of similar length, to pad little."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     order = sorted(range(len(windows)), key=lambda k: len(windows[k].input_ids), reverse=True)
@@ -57,17 +58,30 @@ def window_probabilities(
         chosen = order[at : at + batch_size]
         batch = [windows[k] for k in chosen]
         inputs = pad_batch(batch, pad_token_id)
-        logits = np.asarray(forward(inputs))
+        logits = np.asarray(forward(inputs), dtype=np.float32)
         if logits.ndim != 3 or logits.shape[:2] != inputs["input_ids"].shape:
             raise ValueError(
                 f"forward returned logits of shape {logits.shape} for inputs of shape "
                 f"{inputs['input_ids'].shape}; expected [batch, length, classes]"
             )
-        probs = softmax(logits)
         for row, k in enumerate(chosen):
             window = windows[k]
-            results[k] = probs[row, window.n_prefix : window.n_prefix + window.num_content]
+            results[k] = logits[row, window.n_prefix : window.n_prefix + window.num_content]
     return results  # type: ignore[return-value]
+
+
+def window_probabilities(
+    windows: Sequence[Window], forward: Forward, pad_token_id: int, batch_size: int
+) -> list[np.ndarray]:
+    """Class probabilities per content token of each window, in the order of `windows`."""
+    return [softmax(logits) for logits in window_logits(windows, forward, pad_token_id, batch_size)]
+
+
+def padding_id(tokenizer: Any) -> int:
+    """The id that pads a batch: the pad token's, else the end token's, else 0."""
+    if tokenizer.pad_token_id is not None:
+        return int(tokenizer.pad_token_id)
+    return int(tokenizer.eos_token_id) if tokenizer.eos_token_id is not None else 0
 
 
 def decode_documents(
@@ -122,10 +136,7 @@ def predict_texts(
     encodings, windows = build_windows(
         tokenizer, texts, max_length, stride, label2id=None, word_features=word_features
     )
-    pad_token_id = tokenizer.pad_token_id
-    if pad_token_id is None:
-        pad_token_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-    probabilities = window_probabilities(windows, forward, pad_token_id, batch_size)
+    probabilities = window_probabilities(windows, forward, padding_id(tokenizer), batch_size)
     return decode_documents(
         texts, encodings, windows, probabilities, id2label, conventions, min_score, finish
     )

@@ -113,13 +113,17 @@ def set_head_prior(model: torch.nn.Module, windows: list, num_labels: int) -> bo
     return True
 
 
-def load_trained(folder: str | Path, device: torch.device) -> torch.nn.Module:
-    """A fine-tuned model from a checkpoint folder, in eval mode on `device`."""
+def load_trained(
+    folder: str | Path, device: torch.device, attn_implementation: str | None = None
+) -> torch.nn.Module:
+    """A fine-tuned model from a checkpoint folder, in eval mode on `device`
+    (attn_implementation: None keeps the one the checkpoint's config names)."""
     from transformers import AutoModelForTokenClassification
 
     _quiet_transformers()
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model = AutoModelForTokenClassification.from_pretrained(
-        str(folder), use_safetensors=True, trust_remote_code=False
+        str(folder), use_safetensors=True, trust_remote_code=False, **extra
     )
     return model.to(device).eval()
 

@@ -1,5 +1,8 @@
 """`python -m resume_ner.predict checkpoint=DIR input=FILE output=FILE`.
 
+checkpoint: a training run's checkpoint folder (PyTorch), or a package folder written by
+`python -m resume_ner.convert` (ONNX Runtime on the CPU; onnx_model=int8|fp32 picks its
+model, threads= its intra-op threads).
 input: a plain-text file (one resume), a folder of .txt files, JSONL of {"text": ...}, or
 any annotated format the data layer reads (its texts are used, its labels ignored).
 output: JSONL, one line per input document in input order:
@@ -63,14 +66,21 @@ def read_inputs(path: str | Path, input_format: str = "auto") -> list[tuple[str,
 def predict_task(cfg: DictConfig) -> None:
     if not cfg.checkpoint or not cfg.input or not cfg.output:
         raise ConfigError(
-            "predict needs checkpoint=DIR input=FILE output=FILE "
+            "predict needs checkpoint=DIR input=FILE output=FILE, DIR a checkpoint folder or "
+            "a converted package folder "
             f"(got checkpoint={cfg.checkpoint}, input={cfg.input}, output={cfg.output})"
         )
     from resume_ner.predictor import Predictor, min_span_score_override
 
     inputs = read_inputs(cfg.input, cfg.input_format)
     predictor = Predictor(
-        cfg.checkpoint, cfg.device, cfg.batch_size, cfg.stride, min_span_score_override(cfg)
+        cfg.checkpoint,
+        cfg.device,
+        cfg.batch_size,
+        cfg.stride,
+        min_span_score_override(cfg),
+        onnx_model=cfg.onnx_model,
+        threads=cfg.threads,
     )
     predictions = predictor.predict([text for _, text in inputs])
     output = Path(cfg.output)

@@ -1,35 +1,54 @@
-"""A trained checkpoint, ready to turn texts into entity spans (PyTorch backend)."""
+"""A trained model, ready to turn texts into entity spans: a checkpoint (PyTorch) or a
+converted package (ONNX Runtime, resume_ner.convert.package), behind the same `predict`.
+
+Loading a package and predicting imports neither torch, Hydra nor OmegaConf: a service can
+run on onnxruntime, tokenizers/transformers and numpy alone.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING, Any
 
 from resume_ner.checkpoints import read_inference_bundle
+from resume_ner.convert.package import is_package, read_package
 from resume_ner.decoding import PredictedSpan, check_min_span_score
+from resume_ner.errors import ConfigError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from resume_ner.convert.package import Package
+
+ONNX_MODELS = ("int8", "fp32")
+CPU_DEVICES = ("auto", "cpu")
 
 
 class Predictor:
-    """Loads a checkpoint folder once; `predict` runs the shared windowing and decoding."""
+    """Loads a checkpoint or a package once; `predict` runs the shared windowing and decoding."""
 
     def __init__(
         self,
-        checkpoint: str | Path,
+        source: str | Path,
         device: str = "auto",
         batch_size: int = 32,
         stride: int | None = None,
         min_span_score: float | None = None,
+        *,
+        onnx_model: str = "int8",
+        threads: int | None = None,
     ) -> None:
-        """stride and min_span_score: None takes the checkpoint's."""
-        from resume_ner.modeling import load_trained, pick_device, pick_dtype, torch_forward
-        from resume_ner.tokenizer import load_tokenizer
-
-        self.bundle = read_inference_bundle(checkpoint)
-        self.device = pick_device(device)
-        self.tokenizer = load_tokenizer(str(self.bundle.folder))
-        model = load_trained(self.bundle.folder, self.device)
-        self.forward = torch_forward(model, self.device, pick_dtype("auto", self.device))
+        """source: a checkpoint or package folder; stride and min_span_score: None takes the
+        label map's; onnx_model: which model of a package (int8 | fp32), ignored for a
+        checkpoint; threads: intra-op threads (None: the runtime's default)."""
+        check_onnx_model(onnx_model)
+        if threads is not None and int(threads) < 1:
+            raise ConfigError(f"threads={threads}: give a positive number of threads, or null")
+        self.package: Package | None = None
+        if is_package(source):
+            self._load_package(source, device, onnx_model, threads)
+        else:
+            self._load_checkpoint(source, device, threads)
         self.batch_size = batch_size
         self.stride = self.bundle.stride if stride is None else stride
         self.min_span_score = (
@@ -37,6 +56,46 @@ class Predictor:
             if min_span_score is None
             else check_min_span_score(min_span_score, "min_span_score")
         )
+
+    def _load_package(
+        self, folder: str | Path, device: str, onnx_model: str, threads: int | None
+    ) -> None:
+        """The ONNX Runtime backend: CPU only, no torch."""
+        from resume_ner.convert.onnx_forward import onnx_forward
+        from resume_ner.tokenizer import load_tokenizer
+
+        if device not in CPU_DEVICES:
+            raise ConfigError(
+                f"device={device}: a converted package runs on the CPU through ONNX Runtime; "
+                f"use device=auto or device=cpu (or a checkpoint folder for {device})"
+            )
+        self.package = read_package(folder)
+        if onnx_model not in self.package.models:
+            raise ConfigError(
+                f"onnx_model={onnx_model}: the package {self.package.folder} holds only "
+                f"{', '.join(sorted(self.package.models))}; pick one of those"
+            )
+        self.bundle = self.package.bundle
+        self.device: Any = "cpu"
+        self.tokenizer = load_tokenizer(str(self.package.folder))
+        self.forward = onnx_forward(self.package.models[onnx_model], threads=threads)
+        self.backend = f"onnx-{onnx_model}"
+
+    def _load_checkpoint(self, checkpoint: str | Path, device: str, threads: int | None) -> None:
+        """The PyTorch backend (torch imported only here)."""
+        from resume_ner.modeling import load_trained, pick_device, pick_dtype, torch_forward
+        from resume_ner.tokenizer import load_tokenizer
+
+        self.bundle = read_inference_bundle(checkpoint)
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(int(threads))
+        self.device = pick_device(device)
+        self.tokenizer = load_tokenizer(str(self.bundle.folder))
+        model = load_trained(self.bundle.folder, self.device)
+        self.forward = torch_forward(model, self.device, pick_dtype("auto", self.device))
+        self.backend = "torch"
 
     @property
     def labels(self) -> list[str]:
@@ -59,6 +118,16 @@ class Predictor:
             min_score=self.min_span_score,
             finish=finish,
         )
+
+
+def check_onnx_model(name: str) -> str:
+    """onnx_model, one of ONNX_MODELS."""
+    if name not in ONNX_MODELS:
+        raise ConfigError(
+            f"onnx_model={name}: a package holds the models {' and '.join(ONNX_MODELS)}; "
+            f"use onnx_model=int8 (the default, smaller and faster) or onnx_model=fp32"
+        )
+    return name
 
 
 def min_span_score_override(cfg: DictConfig) -> float | None:

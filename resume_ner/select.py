@@ -37,6 +37,7 @@ from omegaconf import DictConfig
 from resume_ner.cli import run_hydra
 from resume_ner.config.checks import CHOICES, best_metric_key, check_objective_metric
 from resume_ner.errors import CheckpointError, ConfigError, TrackingError
+from resume_ner.model_registry import Registration, register_version
 
 # The tags a study and its trials carry (resume_ner/hpo/local.py, resume_ner/hpo/trial.py).
 STATE_TAG = "hpo.trial_state"
@@ -111,16 +112,6 @@ class Selection:
             "ranked": [asdict(c) for c in self.ranked],
             "notes": self.notes,
         }
-
-
-@dataclass(frozen=True)
-class Registration:
-    """A registered model version and the alias that now points at it."""
-
-    name: str
-    version: str
-    alias: str
-    source: str
 
 
 # --------------------------------------------------------------------------- checks
@@ -426,38 +417,17 @@ def local_checkpoint(candidate: Candidate) -> Path:
 
 def register_champion(client: Any, selection: Selection, model_name: str) -> Registration:
     """Register the winner's checkpoint as a new version of `model_name`, aliased champion."""
-    from mlflow.exceptions import MlflowException
-
     winner = selection.winner
-    source = checkpoint_source(client, winner)
-    try:
-        _ensure_registered_model(client, model_name)
-        version = client.create_model_version(
-            name=model_name,
-            source=source,
-            run_id=winner.run_id,
-            tags=_version_tags(selection),
-            description=f"the best run by {selection.key} ({selection.goal}) {selection.where}",
-        )
-        client.set_registered_model_alias(model_name, ALIAS, version.version)
-    except MlflowException as error:
-        if "invalid model name" in error.message.lower():
-            raise ConfigError(f"select.model_name={model_name}: {error.message}") from None
-        raise TrackingError(
-            f"registering {source} as {model_name!r} in {client.tracking_uri} failed: "
-            f"{error.message}"
-        ) from None
-    return Registration(model_name, str(version.version), ALIAS, source)
-
-
-def _ensure_registered_model(client: Any, name: str) -> None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.create_registered_model(name)
-    except MlflowException as error:
-        if error.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
+    return register_version(
+        client,
+        model_name,
+        checkpoint_source(client, winner),
+        run_id=winner.run_id,
+        alias=ALIAS,
+        tags=_version_tags(selection),
+        description=f"the best run by {selection.key} ({selection.goal}) {selection.where}",
+        setting="select.model_name",
+    )
 
 
 def _version_tags(selection: Selection) -> dict[str, str]:

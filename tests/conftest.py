@@ -166,3 +166,19 @@ def tiny_bert_dir(tmp_path_factory, minilm_dir) -> Path:
     BertModel(config).save_pretrained(str(folder), safe_serialization=True)
     tokenizer.save_pretrained(str(folder))
     return folder
+
+
+@pytest.fixture
+def dynamo_export_fails(monkeypatch) -> None:
+    """torch.onnx.export raises for dynamo=True, so the TorchScript fallback is exercised
+    (in this process: call resume_ner.convert.export._export_model, the child's function)."""
+    import torch
+
+    real_export = torch.onnx.export
+
+    def dynamo_fails(*args, **kwargs):
+        if kwargs.get("dynamo"):
+            raise RuntimeError("simulated dynamo failure")
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", dynamo_fails)

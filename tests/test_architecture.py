@@ -23,6 +23,7 @@ ENTRYPOINTS = {
     "resume_ner.predict",
     "resume_ner.evaluate",
     "resume_ner.select",
+    "resume_ner.convert.__main__",
 }
 # The core: what the service and the ONNX path use; it must load without heavy libraries.
 CORE = (

@@ -56,8 +56,8 @@ def make_checkpoint(folder: Path, tiny_bert_dir: Path, word_features: bool) -> P
     AutoTokenizer.from_pretrained(str(tiny_bert_dir)).save_pretrained(str(folder))
     label_map = {
         "id2label": {str(k): v for k, v in id2label.items()},
-        "max_length": 32,  # short windows: the texts span several, merged as in training
-        "stride": 8,
+        "max_length": 12,  # short windows: the first two texts span several, merged
+        "stride": 4,
         "word_features": word_features,
     }
     (folder / "label_map.json").write_text(json.dumps(label_map))
@@ -106,14 +106,14 @@ def torch_forward_of(checkpoint: Path):
     return torch_forward(load_trained(checkpoint, device), device, None)
 
 
-def spans_of(checkpoint: Path, forward) -> list[list[tuple]]:
-    """predict_texts on TEXTS, as (start, end, label, score) tuples."""
+def spans_of(checkpoint: Path, forward, texts: list[str] = TEXTS) -> list[list[tuple]]:
+    """predict_texts on `texts`, as (start, end, label, score) tuples."""
     from resume_ner.inference import predict_texts
     from resume_ner.tokenizer import load_tokenizer
 
     bundle = read_inference_bundle(checkpoint)
     spans = predict_texts(
-        TEXTS,
+        texts,
         load_tokenizer(str(checkpoint)),
         forward,
         bundle.id2label,
@@ -266,20 +266,13 @@ def test_onnx_forward_without_torch(exported) -> None:
 
 
 @pytest.mark.slow
-def test_falls_back_to_torchscript_exporter(exported, tmp_path, monkeypatch, caplog) -> None:
+def test_falls_back_to_torchscript_exporter(
+    exported, tmp_path, dynamo_export_fails, caplog
+) -> None:
     import onnx
-    import torch
 
     from resume_ner.convert import export
 
-    real_export = torch.onnx.export
-
-    def dynamo_fails(*args, **kwargs):
-        if kwargs.get("dynamo"):
-            raise RuntimeError("simulated dynamo failure")
-        return real_export(*args, **kwargs)
-
-    monkeypatch.setattr(torch.onnx, "export", dynamo_fails)
     checkpoint, _ = exported[True]
     target = tmp_path / "model.onnx"
     # In this process (the child's own function), so that the patch applies.

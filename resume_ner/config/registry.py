@@ -13,6 +13,7 @@ PRIMARY_SCHEMAS = {
     "predict": schema.PredictConfig,
     "evaluate": schema.EvaluateConfig,
     "select": schema.SelectConfig,
+    "convert": schema.ConvertConfig,
 }
 
 _registered = False

@@ -289,6 +289,10 @@ class PredictConfig:
     stride: int | None = None
     # null: the checkpoint's training.min_span_score; 0 keeps every decoded span.
     min_span_score: float | None = None
+    # Which model of a converted package: int8 | fp32 (ignored for a checkpoint).
+    onnx_model: str = "int8"
+    # Intra-op threads, of PyTorch or ONNX Runtime (null: the runtime's default).
+    threads: int | None = None
 
 
 @dataclass
@@ -305,6 +309,66 @@ class EvaluateConfig:
     # Also score each of these floors, from the same predictions: [0.5,0.6,0.7] shows the
     # precision/recall trade in one pass (a table, and "min_span_score_sweep" in the JSON).
     min_span_score_sweep: list[float] = field(default_factory=list)
+    # Which model of a converted package: int8 | fp32 (ignored for a checkpoint).
+    onnx_model: str = "int8"
+    # Intra-op threads, of PyTorch or ONNX Runtime (null: the runtime's default).
+    threads: int | None = None
+
+
+@dataclass
+class QuantizeConfig:
+    # resume_ner.convert.quantize.RECIPES, in order of preference: each is measured, and the
+    # first within parity.max_int8_f1_loss is packaged.
+    recipes: list[str] = MISSING
+    # Training windows (else parity-set windows) that static recipes calibrate on.
+    calibration_windows: int = 128
+
+
+@dataclass
+class ParityConfig:
+    # fp32 ONNX vs PyTorch: the share of content tokens whose argmax agree.
+    min_argmax_agreement: float = 0.999
+    # int8 ONNX vs PyTorch: entity micro F1 lost, in points (x100).
+    max_int8_f1_loss: float = 1.0
+
+
+@dataclass
+class ConvertTimeouts:
+    """Seconds each phase may take before it ends with an error (a hang is never silent)."""
+
+    load: float = 600
+    export: float = 1200
+    check: float = 300
+    optimise: float = 900
+    quantize: float = 1800
+    parity: float = 1800
+    package: float = 600
+
+
+@dataclass
+class ConvertConfig:
+    """`python -m resume_ner.convert checkpoint=REF [output=DIR]`."""
+
+    # A checkpoint, run or study folder, runs:/<run_id> or models:/<name>@<alias>.
+    checkpoint: str | None = None
+    # The package folder (null: $AZURE_ML_OUTPUT_package, else <run dir>/package).
+    output: str | None = None
+    # The parity set when data.path is set; else the checkpoint's own validation documents.
+    data: DataConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    opset: int = 18
+    batch_size: int = 16
+    # Intra-op threads of the parity run, PyTorch and ONNX Runtime alike (null: all cores).
+    threads: int | None = None
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
+    parity: ParityConfig = field(default_factory=ParityConfig)
+    timeouts: ConvertTimeouts = field(default_factory=ConvertTimeouts)
+    # Log the package to MLflow in a run linked to the checkpoint's (tag source_run_id).
+    log_to_mlflow: bool = True
+    # Register that package as a version of model_name, with `alias` pointing at it.
+    register: bool = False
+    model_name: str = "resume-ner-onnx"
+    alias: str = "champion"
 
 
 @dataclass

@@ -14,20 +14,18 @@ dynamic.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from resume_ner.checkpoints import read_inference_bundle
-from resume_ner.errors import UserError
+from resume_ner.convert.phases import ConversionError, flush_logs, phase, timeout_message
 
 # Named, not __name__: the child runs this module as __main__.
 log = logging.getLogger("resume_ner.convert.export")
@@ -40,36 +38,10 @@ OUTPUT_NAME = "logits"
 _EXAMPLE_BATCH, _EXAMPLE_LENGTH = 2, 16
 
 
-class ConversionError(UserError):
-    """A checkpoint could not be converted; the message says why and what to change."""
-
-
 def input_names(word_features: bool) -> list[str]:
     """The graph inputs of a checkpoint that does (or does not) read word classes."""
     names = ["input_ids", "attention_mask"]
     return [*names, "token_type_ids"] if word_features else names
-
-
-def _flush() -> None:
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    sys.stderr.flush()
-
-
-@contextlib.contextmanager
-def _phase(name: str) -> Iterator[None]:
-    """Log a phase's start, end and duration, flushed (a hang must show where it hangs)."""
-    log.info("%s: started", name)
-    _flush()
-    start = time.perf_counter()
-    try:
-        yield
-    except BaseException:
-        log.info("%s: failed after %.1f s", name, time.perf_counter() - start)
-        _flush()
-        raise
-    log.info("%s: done in %.1f s", name, time.perf_counter() - start)
-    _flush()
 
 
 def _target(out: Path) -> Path:
@@ -103,16 +75,13 @@ def export_onnx(checkpoint: Path, out: Path, *, opset: int = 18, timeout: float 
             "--scratch",
             work,
         ]
-        with _phase(f"ONNX export of {bundle.folder} (child process)"):
+        with phase(f"ONNX export of {bundle.folder} (child process)"):
             try:
                 # stdout=2: the exporter's progress lines go to our stderr, never into the
                 # stdout of a command that prints results there.
                 subprocess.run(command, stdout=2, env=_child_env(), timeout=timeout, check=False)
             except subprocess.TimeoutExpired:
-                raise ConversionError(
-                    f"export did not finish in {timeout:g} s; raise convert.timeouts.export "
-                    f"(the timeout argument) if the model is large or the machine slow"
-                ) from None
+                raise ConversionError(timeout_message("export", timeout)) from None
         outcome = json.loads(result.read_text()) if result.is_file() else {}
     if "error" in outcome:
         raise ConversionError(f"exporting {bundle.folder} to ONNX failed: {outcome['error']}")
@@ -136,8 +105,15 @@ def _child_env() -> dict[str, str]:
 # --------------------------------------------------------------------------- the child
 
 
-def _export_model(checkpoint: Path, target: Path, opset: int, scratch: Path | None = None) -> str:
-    """Export, inline and check the model (in the child); the exporter used."""
+def _export_model(
+    checkpoint: Path,
+    target: Path,
+    opset: int,
+    scratch: Path | None = None,
+    attention: str = "eager",
+) -> str:
+    """Export, inline and check the model (in the child); the exporter used. attention:
+    the attn_implementation exported (scripts/bench_onnx_attention.py compares them)."""
     import onnx
     import torch
 
@@ -145,8 +121,11 @@ def _export_model(checkpoint: Path, target: Path, opset: int, scratch: Path | No
 
     bundle = read_inference_bundle(checkpoint)
     names = input_names(bundle.word_features)
-    with _phase("load model"):
-        model = load_trained(bundle.folder, torch.device("cpu"))
+    with phase("load model"):
+        # Eager attention, not SDPA: the same weights and outputs, but a plain
+        # MatMul-Softmax-MatMul graph that ONNX Runtime runs faster, int8 most of all
+        # (docs/experiments.md, "Eager attention for the export").
+        model = load_trained(bundle.folder, torch.device("cpu"), attn_implementation=attention)
         model = _logits_module(model, bundle.word_features).eval()
     generator = torch.Generator().manual_seed(0)
     shape = (_EXAMPLE_BATCH, _EXAMPLE_LENGTH)
@@ -164,10 +143,10 @@ def _export_model(checkpoint: Path, target: Path, opset: int, scratch: Path | No
         raw = Path(raw_dir) / MODEL_FILE
         exporter = _run_exporter(model, example, names, raw, opset)
         inlined = Path(raw_dir) / f"inlined-{MODEL_FILE}"
-        with _phase("inline external data"):
+        with phase("inline external data"):
             proto = onnx.load(str(raw), load_external_data=True)
             onnx.save(proto, str(inlined), save_as_external_data=False)
-        with _phase("check model"):
+        with phase("check model"):
             onnx.checker.check_model(str(inlined))
             _check_signature(onnx.load(str(inlined)), names, opset)
         # Moved into place only once checked: a failed or killed export never leaves half a
@@ -220,7 +199,7 @@ def _run_exporter(model: Any, example: dict, names: list[str], raw: Path, opset:
     # What both exporters are given; each adds its own way of naming the dynamic axes.
     common = {"input_names": names, "output_names": [OUTPUT_NAME], "opset_version": opset}
     try:
-        with _phase(f"torch.onnx.export (dynamo=True, opset {opset})"):
+        with phase(f"torch.onnx.export (dynamo=True, opset {opset})"):
             torch.onnx.export(
                 model,
                 args,
@@ -239,13 +218,13 @@ def _run_exporter(model: Any, example: dict, names: list[str], raw: Path, opset:
             type(error).__name__,
             str(error).splitlines()[0] if str(error) else "",
         )
-        _flush()
+        flush_logs()
     for stale in raw.parent.iterdir():  # whatever the failed attempt left
         if stale.is_file():
             stale.unlink()
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
     axes[OUTPUT_NAME] = {0: "batch", 1: "sequence"}
-    with _phase(f"torch.onnx.export (dynamo=False, opset {opset})"):
+    with phase(f"torch.onnx.export (dynamo=False, opset {opset})"):
         torch.onnx.export(model, args, str(raw), **common, dynamo=False, dynamic_axes=axes)
     return "torchscript"
 

@@ -25,6 +25,7 @@ from resume_ner.checkpoints import (
     LABEL_MAP,
     MANIFEST,
     RESOLVED_CONFIG,
+    VALIDATION_SET,
     checkpoint_dir,
     update_manifest,
     write_json,
@@ -406,6 +407,13 @@ def _run(
             "span_conventions": (conventions or SpanConventions()).to_json(),
             "min_span_score": float(t.min_span_score),
         },
+    )
+
+    # The documents this checkpoint is validated on, for conversion's parity check: the
+    # data config may point nowhere by then (another machine, an Azure ML job's mount).
+    (out_dir / VALIDATION_SET).write_text(
+        "".join(json.dumps(doc.to_spacy(), ensure_ascii=False) + "\n" for doc in splits.val),
+        encoding="utf-8",
     )
 
     with Tracker(cfg.tracking, base_dir=Path.cwd()) as tracker:

@@ -166,6 +166,11 @@ class Tracker:
         return self._uri
 
     @property
+    def client(self) -> Any:
+        """The MlflowClient on this run's store (None until entered)."""
+        return self._client
+
+    @property
     def owns_run(self) -> bool:
         return self.mode == "own"
 
