@@ -106,3 +106,16 @@ def test_a_phase_outside_the_main_thread_runs_without_an_alarm():
     thread.start()
     thread.join()
     assert errors == []
+
+
+def test_a_missing_onnx_extra_is_named_with_the_install_command(monkeypatch):
+    import importlib.util
+
+    from resume_ner.convert import pipeline
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name)
+    )
+    with pytest.raises(ConversionError, match=r"needs onnxscript: install the onnx extra"):
+        pipeline.check_onnx_installed()

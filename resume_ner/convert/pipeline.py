@@ -60,6 +60,18 @@ def int8_name(recipe: str) -> str:
     return f"onnx-int8 ({recipe})"
 
 
+def check_onnx_installed() -> None:
+    """The `onnx` extra's packages, before anything slow starts."""
+    from importlib.util import find_spec
+
+    missing = [name for name in ("onnx", "onnxscript", "onnxruntime") if find_spec(name) is None]
+    if missing:
+        raise ConversionError(
+            f"conversion needs {', '.join(missing)}: install the onnx extra "
+            f"(pip install -e '.[onnx]', or bash scripts/setup.sh all)"
+        )
+
+
 def check_recipes(recipes: list[str]) -> list[str]:
     """convert.quantize.recipes, each known; at least one."""
     from resume_ner.convert.quantize import RECIPES
@@ -85,6 +97,7 @@ def convert(cfg: Any, run_dir: Path) -> ConversionResult:
             "convert needs checkpoint=REF: a checkpoint or run folder, runs:/<run_id> or "
             "models:/<name>@<alias>"
         )
+    check_onnx_installed()
     timeouts = cfg.timeouts
     durations: dict[str, float] = {}
     thresholds = Thresholds(**cfg.parity)

@@ -8,6 +8,7 @@ export timeout and a bad recipe name each run their own command.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,14 @@ def convert_command(checkpoint: Path, run_dir: Path, *overrides: str) -> list[st
     ]
 
 
+def private_store(cli_run, folder: Path) -> str:
+    """A copy of the shared run's MLflow store: the source run is there, and what a
+    conversion logs stays out of the store the training tests count runs in."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cli_run.db_uri.removeprefix("sqlite:///"), folder / "mlflow.db")
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
 def run_convert(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
@@ -52,20 +61,21 @@ def converted(cli_run, tmp_path_factory) -> SimpleNamespace:
     assert cli_run.result.returncode == 0, cli_run.result.stderr[-3000:]
     root = tmp_path_factory.mktemp("convert")
     package = root / "package"
+    store = private_store(cli_run, root / "store")
     result = run_convert(
         root,
         *convert_command(
             cli_run.run_dir,
             root / "run",
             f"output={package}",
-            f"tracking.uri={cli_run.db_uri}",
+            f"tracking.uri={store}",
             "register=true",
             "model_name=ner-onnx",
         ),
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     report = json.loads((package / "conversion_report.json").read_text())
-    return SimpleNamespace(root=root, package=package, result=result, report=report)
+    return SimpleNamespace(root=root, package=package, result=result, report=report, store=store)
 
 
 def test_the_package_holds_both_models_the_tokenizer_and_the_decoding_settings(converted, cli_run):
@@ -114,10 +124,10 @@ def test_every_phase_logs_its_start_and_end(converted):
         assert f"{name}: done in" in log, name
 
 
-def test_the_package_is_logged_linked_to_its_training_run_and_registered(converted, cli_run):
+def test_the_package_is_logged_linked_to_its_training_run_and_registered(converted):
     from mlflow import MlflowClient
 
-    client = MlflowClient(cli_run.db_uri)
+    client = MlflowClient(converted.store)
     source_run = converted.report["source"]["mlflow_run_id"]
     runs = client.search_runs(
         [e.experiment_id for e in client.search_experiments()],
@@ -141,7 +151,8 @@ def test_a_missed_parity_threshold_exits_non_zero_keeps_the_package_and_logs_not
 ):
     from mlflow import MlflowClient
 
-    client = MlflowClient(cli_run.db_uri)
+    store = private_store(cli_run, tmp_path / "store")
+    client = MlflowClient(store)
     experiments = [e.experiment_id for e in client.search_experiments()]
     before = len(client.search_runs(experiments))
     azure_output = tmp_path / "azure-output"
@@ -151,7 +162,7 @@ def test_a_missed_parity_threshold_exits_non_zero_keeps_the_package_and_logs_not
             cli_run.checkpoint,
             tmp_path / "run",
             "parity.max_int8_f1_loss=-1",  # no model can lose less than nothing
-            f"tracking.uri={cli_run.db_uri}",
+            f"tracking.uri={store}",
             "quantize.recipes=[dynamic_fp32_head]",  # one recipe suffices here
         ),
         env={"AZURE_ML_OUTPUT_package": str(azure_output)},
