@@ -11,10 +11,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from test_bench_train import write_dataturks
+from test_onnx_export import make_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "bench_infer.py"
 LABELS = ["O", "B-Name", "I-Name", "B-Skills", "I-Skills", "B-Location", "I-Location"]
+# The tiny checkpoints: a large head (it predicts spans), windows short enough that each
+# resume spans several.
+SETTINGS = {"labels": LABELS, "max_length": 48, "stride": 8}
 
 
 @pytest.fixture(scope="module")
@@ -145,61 +150,6 @@ def test_a_folder_that_is_neither_exits_2(bench, tmp_path, capsys):
 
 
 # -- slow: the whole benchmark on tiny packages -----------------------------------------------
-def _write_dataturks(path: Path, num_docs: int) -> None:
-    """Synthetic resumes as a DataTurks export (inclusive `end`, annotator `text`)."""
-    from resume_ner.data.synthetic import generate
-
-    lines = []
-    for doc in generate(num_docs, seed=3, long_fraction=0.0):
-        annotation = [
-            {
-                "label": [span.label],
-                "points": [
-                    {
-                        "start": span.start,
-                        "end": span.end - 1,
-                        "text": doc.text[span.start : span.end],
-                    }
-                ],
-            }
-            for span in doc.spans
-        ]
-        lines.append(json.dumps({"content": doc.text, "annotation": annotation}))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _checkpoint(folder: Path, tiny_bert_dir: Path, word_features: bool) -> Path:
-    """A checkpoint folder of a random tiny BERT tagger (a large head: it predicts spans)."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
-
-    from resume_ner.checkpoints import read_inference_bundle
-    from resume_ner.word_features import NUM_CLASSES
-
-    folder.mkdir(parents=True)
-    id2label = dict(enumerate(LABELS))
-    config = BertConfig.from_pretrained(str(tiny_bert_dir))
-    config.id2label = id2label
-    config.label2id = {label: k for k, label in id2label.items()}
-    if word_features:
-        config.type_vocab_size = NUM_CLASSES
-    torch.manual_seed(1)
-    model = BertForTokenClassification(config)
-    with torch.no_grad():
-        model.classifier.weight.mul_(50)
-    model.save_pretrained(str(folder), safe_serialization=True)
-    AutoTokenizer.from_pretrained(str(tiny_bert_dir)).save_pretrained(str(folder))
-    label_map = {
-        "id2label": {str(k): v for k, v in id2label.items()},
-        "max_length": 48,  # short windows: each resume spans several
-        "stride": 8,
-        "word_features": word_features,
-    }
-    (folder / "label_map.json").write_text(json.dumps(label_map))
-    read_inference_bundle(folder)
-    return folder
-
-
 def _package(checkpoint: Path, folder: Path) -> Path:
     """The package of `checkpoint` as the conversion writes it (fp32 export, int8 model)."""
     from resume_ner.convert.export import export_onnx
@@ -221,9 +171,10 @@ def _package(checkpoint: Path, folder: Path) -> Path:
 @pytest.mark.slow
 def test_bench_infer_measures_every_backend(bench, tmp_path, tiny_bert_dir, capsys):
     data = tmp_path / "tiny.jsonl"
-    _write_dataturks(data, num_docs=20)  # seeded split: 2 held out
-    plain = _package(_checkpoint(tmp_path / "plain", tiny_bert_dir, False), tmp_path / "p-pkg")
-    default = _checkpoint(tmp_path / "default", tiny_bert_dir, True)
+    write_dataturks(data, num_docs=20)  # seeded split: 2 held out
+    plain = make_checkpoint(tmp_path / "plain", tiny_bert_dir, False, **SETTINGS)
+    plain = _package(plain, tmp_path / "p-pkg")
+    default = make_checkpoint(tmp_path / "default", tiny_bert_dir, True, **SETTINGS)
     default_pkg = _package(default, tmp_path / "d-pkg")
     out = tmp_path / "bench.json"
 

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "bench_train.py"
 
 
-def _write_dataturks(path: Path, num_docs: int) -> None:
+def write_dataturks(path: Path, num_docs: int) -> None:
     """Synthetic resumes as a DataTurks export (inclusive `end`, annotator `text`)."""
     from resume_ner.data.synthetic import generate
 
@@ -40,7 +40,7 @@ def _write_dataturks(path: Path, num_docs: int) -> None:
 @pytest.mark.slow
 def test_bench_train_prints_both_rows_and_the_ratio(tmp_path, tiny_bert_dir):
     data = tmp_path / "tiny.jsonl"
-    _write_dataturks(data, num_docs=6)
+    write_dataturks(data, num_docs=6)
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [

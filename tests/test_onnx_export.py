@@ -33,15 +33,24 @@ TEXTS = [
 ]
 
 
-def make_checkpoint(folder: Path, tiny_bert_dir: Path, word_features: bool) -> Path:
-    """A minimal checkpoint folder (model, config, tokenizer, label map) of a random tagger."""
+def make_checkpoint(
+    folder: Path,
+    tiny_bert_dir: Path,
+    word_features: bool,
+    *,
+    labels: list[str] = LABELS,
+    max_length: int = 12,
+    stride: int = 4,
+) -> Path:
+    """A minimal checkpoint folder (model, config, tokenizer, label map) of a random tagger;
+    the default short windows: the first two TEXTS span several, merged as in training."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
 
     from resume_ner.word_features import NUM_CLASSES
 
     folder.mkdir(parents=True)
-    id2label = dict(enumerate(LABELS))
+    id2label = dict(enumerate(labels))
     config = BertConfig.from_pretrained(str(tiny_bert_dir))
     config.id2label = id2label
     config.label2id = {label: k for k, label in id2label.items()}
@@ -56,8 +65,8 @@ def make_checkpoint(folder: Path, tiny_bert_dir: Path, word_features: bool) -> P
     AutoTokenizer.from_pretrained(str(tiny_bert_dir)).save_pretrained(str(folder))
     label_map = {
         "id2label": {str(k): v for k, v in id2label.items()},
-        "max_length": 12,  # short windows: the first two texts span several, merged
-        "stride": 4,
+        "max_length": max_length,
+        "stride": stride,
         "word_features": word_features,
     }
     (folder / "label_map.json").write_text(json.dumps(label_map))
