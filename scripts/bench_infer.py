@@ -573,15 +573,10 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 # -- main ------------------------------------------------------------------------------------
 def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    from resume_ner.machine import usable_cpus
+
     given = {"plain": (args.plain, args.plain_checkpoint)}
     if args.default is not None:
         given["default"] = (args.default, args.default_checkpoint)
@@ -633,7 +628,7 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
             "batch_size": args.batch_size,
             "pipeline_batch_size": args.pipeline_batch_size,
             "timing": "best of the repeats, after one warm-up resume; tokenization included",
-            "usable_cpus": _cpus(),
+            "usable_cpus": usable_cpus(),
         },
         "rows": rows,
         "warnings": warnings,

@@ -107,13 +107,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def compose_config(args: argparse.Namespace) -> Any:
     """The train config with data=dataturks at --data, and the CLI options applied."""
     from resume_ner.config.compose import compose_train
@@ -399,6 +392,7 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, Any]:
     """Train and score one system in this process; a JSON-ready result."""
     import torch
 
+    from resume_ner.machine import usable_cpus
     from resume_ner.model_source import check_available, resolve_pretrained
     from resume_ner.span_conventions import learn_conventions
     from resume_ner.tokenizer import load_tokenizer

@@ -33,6 +33,7 @@ from resume_ner.hpo.study import (
     too_many_failures,
 )
 from resume_ner.hpo.worker import TOO_MANY_FAILURES
+from resume_ner.machine import usable_cpus
 
 POLL_SECONDS = 1.0
 # How long workers get to finish their trial's bookkeeping after Ctrl-C.
@@ -49,13 +50,6 @@ class StudyOutcome:
     summary: dict[str, Any] | None
     counts: dict[str, int]
     files: list[Path]
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def build_spec(cfg: Any, arguments: Sequence[str], hpo_name: str | None = None) -> StudySpec:
@@ -107,7 +101,7 @@ def build_spec(cfg: Any, arguments: Sequence[str], hpo_name: str | None = None) 
         keep_checkpoints=int(hpo.keep_checkpoints),
         deadline=time.time() + limits.timeout if limits.timeout else None,
         trial_timeout=float(limits.trial_timeout) if limits.trial_timeout else None,
-        threads_per_worker=max(1, _cpus() // workers),
+        threads_per_worker=max(1, usable_cpus() // workers),
         heartbeat_grace=float(hpo.heartbeat_grace_seconds),
         extra={"tracking_uri": uri, "tracking": OmegaConf.to_container(cfg.tracking)},
     )
