@@ -310,8 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     forwards = {"torch": torch_forward(load_trained(checkpoint, device), device, None)}
     for name, path in models.items():
         forwards[name] = onnx_forward(path, threads=args.threads)
+    # Loaded once and kept (measure() loads each model when its turn comes): every split
+    # and the timing rounds run the same sessions.
+    loaders = {name: (lambda forward=forward: forward) for name, forward in forwards.items()}
     results = {
-        split: measure(parity_set, tokenizer, bundle, forwards, args.batch_size)
+        split: measure(parity_set, tokenizer, bundle, loaders, args.batch_size)
         for split, parity_set in sets.items()
     }
     # Timing: the longest validation windows, every model in turn, several rounds.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,10 +89,15 @@ def measure(
     parity_set: ParitySet,
     tokenizer: Any,
     bundle: InferenceBundle,
-    forwards: Mapping[str, Forward],
+    forwards: Mapping[str, Callable[[], Forward]],
     batch_size: int,
 ) -> dict[str, BackendResult]:
-    """Run each forward over the parity set's windows; the first is the reference."""
+    """Run each forward over the parity set's windows; the first is the reference.
+
+    forwards: name -> a function that loads that model's forward. Each is loaded when its
+    turn comes and dropped after it, so one model (and one ONNX Runtime session) is in
+    memory at a time besides the reference's logits.
+    """
     from resume_ner.train.metrics import entity_scores
 
     encodings, windows = build_windows(
@@ -106,7 +111,8 @@ def measure(
     pad = padding_id(tokenizer)
     results: dict[str, BackendResult] = {}
     reference: list[np.ndarray] | None = None
-    for name, forward in forwards.items():
+    for name, load in forwards.items():
+        forward = load()
         window_logits(windows[:1], forward, pad, 1)  # warm-up: first-run allocations
         start = time.perf_counter()
         logits = window_logits(windows, forward, pad, batch_size)
@@ -128,6 +134,7 @@ def measure(
         else:
             result.argmax_agreement, result.max_abs_logit_diff = compare_logits(reference, logits)
         results[name] = result
+        del forward
     first = next(iter(results.values()))
     for result in results.values():
         result.f1_loss_points = 100 * (float(first.scores["f1"]) - float(result.scores["f1"]))

@@ -12,6 +12,7 @@ and nothing is logged to or registered in MLflow.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import platform
@@ -194,10 +195,14 @@ def _convert_models(
                     models["fp32"], work / f"model.int8.{recipe}.onnx", recipe, calibration
                 )
     with phase("parity", timeouts.parity, durations):
-        forwards = {REFERENCE: _torch_forward(checkpoint)}
-        forwards[FP32] = onnx_forward(models["fp32"], threads=cfg.threads)
+        forwards = {
+            REFERENCE: lambda: _torch_forward(checkpoint),
+            FP32: lambda: onnx_forward(models["fp32"], threads=cfg.threads),
+        }
         for recipe in recipes:
-            forwards[int8_name(recipe)] = onnx_forward(models[recipe], threads=cfg.threads)
+            forwards[int8_name(recipe)] = functools.partial(
+                onnx_forward, models[recipe], threads=cfg.threads
+            )
         results = measure(parity_set, tokenizer, bundle, forwards, cfg.batch_size)
         candidates = {int8_name(recipe): recipe for recipe in recipes}
         chosen, _ = choose_int8(results, list(candidates), cfg.parity.max_int8_f1_loss)

@@ -106,8 +106,13 @@ def test_the_report_compares_the_three_models_on_the_validation_set(converted, c
     assert models["fp32"]["argmax_agreement"] >= 0.999
     assert models["fp32"]["max_abs_logit_diff"] < 1e-3
     assert models["int8"]["recipe"] == report["int8_recipe"] in report["int8_recipes"]
+    # every alternative is measured and reported, the one packaged among them
+    from resume_ner.convert.quantize import RECIPES
+
+    assert set(report["int8_recipes"]) == set(RECIPES)
     for recipe, figures in report["int8_recipes"].items():
         assert figures["description"] and figures["size_bytes"] > 0, recipe
+        assert 0.0 <= figures["micro_f1"] <= 1.0 and figures["ms_per_window"] > 0, recipe
     assert set(PHASES) - {"package"} <= set(report["phases_seconds"])
     for library in ("torch", "onnx", "onnxruntime"):
         assert report["versions"][library] != "not installed"
