@@ -80,6 +80,11 @@ class InferenceBundle:
     # Spans scoring under it are dropped (training.min_span_score); 0 for older checkpoints.
     min_span_score: float = 0.0
 
+    @property
+    def labels(self) -> list[str]:
+        """The entity labels the model predicts (its tags without B-/I-), sorted."""
+        return sorted({tag[2:] for tag in self.id2label.values() if tag != "O"})
+
 
 def read_inference_bundle(folder: str | Path) -> InferenceBundle:
     """Check a checkpoint folder holds a trained model and read its label map and windows."""

@@ -13,7 +13,6 @@ floors from the same predictions.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ def evaluate_task(cfg: DictConfig) -> float:
             "folder written by python -m resume_ner.convert"
         )
     from resume_ner.checkpoints import write_json
-    from resume_ner.data.document import Span
     from resume_ner.data.load import load_inputs
     from resume_ner.data.report import ValidationReport
     from resume_ner.predictor import Predictor, min_span_score_override, min_span_score_sweep
@@ -42,6 +40,7 @@ def evaluate_task(cfg: DictConfig) -> float:
         entity_scores,
         error_kinds,
         format_table,
+        known_gold,
     )
 
     sweep = min_span_score_sweep(cfg)
@@ -60,11 +59,9 @@ def evaluate_task(cfg: DictConfig) -> float:
     documents = [d for docs in load_inputs(cfg.data, report).values() for d in docs]
     if not documents:
         raise ConfigError(f"data.path={cfg.data.path} holds no documents to evaluate")
-    # Gold labels the model never learnt cannot be predicted: they are set aside and named,
-    # not silently scored as misses (map them with data.label_map to count them).
-    known = set(predictor.labels)
-    unknown = Counter(s.label for d in documents for s in d.spans if s.label not in known)
-    gold: list[list[Span]] = [[s for s in d.spans if s.label in known] for d in documents]
+    # Gold labels the model never learnt are set aside and named (map them with
+    # data.label_map to count them).
+    gold, unknown = known_gold(documents, predictor.labels)
     texts = [d.text for d in documents]
     unfinished = predictor.predict(texts, finish=False)
     conventions = predictor.bundle.conventions

@@ -99,7 +99,7 @@ class Predictor:
 
     @property
     def labels(self) -> list[str]:
-        return sorted({label[2:] for label in self.bundle.id2label.values() if label != "O"})
+        return self.bundle.labels
 
     def predict(self, texts: list[str], finish: bool = True) -> list[list[PredictedSpan]]:
         """The spans of each text; finish=False: before the floor and repeats (finish_spans)."""

@@ -160,7 +160,7 @@ class Model:
 
     @property
     def labels(self) -> set[str]:
-        return {label[2:] for label in self.bundle.id2label.values() if label != "O"}
+        return set(self.bundle.labels)
 
     def backends(self) -> list[str]:
         """The rows this model gets (see the module docstring)."""
@@ -305,11 +305,6 @@ def check_split(model: Model) -> str | None:
     )
 
 
-def gold_spans(documents: Sequence[Any], labels: set[str]) -> list[list[Any]]:
-    """Each document's gold spans of the labels the model knows."""
-    return [[span for span in doc.spans if span.label in labels] for doc in documents]
-
-
 # -- backends --------------------------------------------------------------------------------
 def pipeline_spans(entities: Sequence[dict[str, Any]]) -> list[Any]:
     """The project's spans of one text's pipeline output (aggregation_strategy="simple":
@@ -395,7 +390,7 @@ def measure(
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     """One row: build, warm up on one resume, time --repeats passes, score the last."""
-    from resume_ner.train.metrics import entity_scores
+    from resume_ner.train.metrics import entity_scores, known_gold
 
     texts = [doc.text for doc in documents]
     started = time.perf_counter()
@@ -411,7 +406,7 @@ def measure(
         seconds.append(time.perf_counter() - started)
     del runner
     gc.collect()
-    scores = entity_scores(gold_spans(documents, model.labels), predictions)
+    scores = entity_scores(known_gold(documents, model.labels)[0], predictions)
     best = min(seconds)
     return {
         "model": model.name,

@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     bundle = read_inference_bundle(checkpoint)
     tokenizer = load_tokenizer(str(checkpoint))
     splits = load_data(checkpoint)
-    labels = {label[2:] for label in bundle.id2label.values() if label != "O"}
+    labels = set(bundle.labels)
     sets = {
         split: ParitySet.of(documents, labels, split)
         for split, documents in (("val", splits.val), ("test", splits.test))

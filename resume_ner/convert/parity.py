@@ -10,7 +10,6 @@ tokens, padding excluded), and milliseconds per window.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,15 +73,13 @@ class ParitySet:
     def of(cls, documents: Sequence[Any], labels: set[str], source: str) -> ParitySet:
         """Gold spans of labels the model never learnt are set aside (and counted), as in
         resume_ner.evaluate: they cannot be predicted."""
+        from resume_ner.train.metrics import known_gold
+
         if not documents:
             raise ConversionError(f"the parity set ({source}) holds no documents")
-        unknown = Counter(s.label for d in documents for s in d.spans if s.label not in labels)
-        return cls(
-            texts=[d.text for d in documents],
-            gold=[[s for s in d.spans if s.label in labels] for d in documents],
-            source=source,
-            set_aside=dict(unknown),
-        )
+        gold, unknown = known_gold(documents, labels)
+        texts = [d.text for d in documents]
+        return cls(texts=texts, gold=gold, source=source, set_aside=dict(unknown))
 
 
 def measure(

@@ -110,7 +110,7 @@ def convert(cfg: Any, run_dir: Path) -> ConversionResult:
         checkpoint = find_checkpoint(cfg.checkpoint, tracking_uri=cfg.tracking.uri)
         bundle = read_inference_bundle(checkpoint)
         tokenizer = load_tokenizer(str(checkpoint))
-        labels = {label[2:] for label in bundle.id2label.values() if label != "O"}
+        labels = set(bundle.labels)
         parity_set = parity_set_of(cfg, checkpoint, labels)
         out = package_dir(cfg.output, run_dir)
         check_target(out)  # a folder that is not a package fails now, not after the export

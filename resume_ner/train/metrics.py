@@ -42,6 +42,17 @@ def _f1(precision: float, recall: float) -> float:
     return _divide(2 * precision * recall, precision + recall)
 
 
+def known_gold(documents: Sequence[Any], labels: Iterable[str]) -> tuple[list[list[Any]], Counter]:
+    """Each document's gold spans of the labels the model knows, and a count of the others.
+
+    A label the model never learnt cannot be predicted: its spans are set aside and named
+    (evaluate, conversion parity, benchmarks), not silently scored as misses.
+    """
+    known = set(labels)
+    unknown = Counter(s.label for d in documents for s in d.spans if s.label not in known)
+    return [[s for s in d.spans if s.label in known] for d in documents], unknown
+
+
 def entity_scores(
     gold: Sequence[Iterable[SpanLike]], pred: Sequence[Iterable[SpanLike]]
 ) -> dict[str, Any]:
