@@ -165,6 +165,19 @@ def check_modes(args: Any) -> None:
         )
 
 
+def remote_launcher(overrides: Sequence[str]) -> bool:
+    """Whether the command line selects the Azure ML launcher."""
+    return any(
+        o.key_or_group == "hydra/launcher" and o.value() == "azureml"
+        for o in parse_overrides(overrides)
+    )
+
+
+def _inspecting(args: Any) -> bool:
+    """--cfg, --info, --help: Hydra prints and runs nothing."""
+    return bool(args.cfg or args.info or args.help or args.hydra_help or args.shell_completion)
+
+
 def run_hydra(
     task: Callable[[DictConfig], Any],
     config_name: str,
@@ -181,6 +194,11 @@ def run_hydra(
         check_modes(known)
         check_override_keys(known.overrides, config_name)
         check_override_values(known.overrides)
+    if remote_launcher(known.overrides) and not known.multirun and not _inspecting(known):
+        # Hydra hands a launcher only the jobs of a multirun: without -m the run would
+        # silently happen here instead of on Azure ML.
+        print("hydra/launcher=azureml: submitting as a multirun (-m)", file=sys.stderr)
+        args = ["--multirun", *args]
     sys.argv = [sys.argv[0], *args]
     main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)
     return main(_checked_task(task))()

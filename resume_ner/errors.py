@@ -44,3 +44,8 @@ class TrackingError(UserError):
 
 class ResumeError(UserError):
     """The output folder holds state that cannot be resumed with this config."""
+
+
+class RemoteError(UserError):
+    """Azure ML cannot be used as configured (credentials, workspace, a job spec it would
+    refuse): the message says what to set."""

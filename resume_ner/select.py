@@ -22,6 +22,10 @@ training logged the checkpoint there (tracking.log_checkpoint=artifact), else th
 checkpoint folder named by the run's `checkpoint_dir` tag, as a file:// URI. The SQLite
 store takes either. A tracking server takes a local path only inside the run's artifact
 folder: register a server's runs from checkpoints logged as artifacts.
+
+`select.backend=azureml select.sweep=NAME env=azure` ranks the trials of an Azure ML sweep
+job the same way, in the workspace's MLflow store (resume_ner/azure/selection.py), and
+registers the winner's checkpoint output as an Azure ML model.
 """
 
 from __future__ import annotations
@@ -115,6 +119,10 @@ class Selection:
 
 
 # --------------------------------------------------------------------------- checks
+
+
+# Where select looks: an MLflow store, or an Azure ML sweep job's trials.
+BACKENDS = ("mlflow", "azureml")
 
 
 def check_goal(goal: Any) -> str:
@@ -486,10 +494,29 @@ def store_uri(tracking: Any) -> str:
 
 def select_task(cfg: DictConfig) -> Selection:
     """Select (and register) the best run; print it."""
+    options = cfg.select
+    check_options(options)
+    if options.backend not in BACKENDS:
+        raise ConfigError(f"select.backend={options.backend}: choose one of {', '.join(BACKENDS)}.")
+    if options.backend == "azureml":
+        selection, result = _select_sweep(cfg)
+    else:
+        selection, result = _select_run(cfg)
+    if options.output:
+        from resume_ner.checkpoints import write_json
+
+        out = Path(options.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(out, result)
+        print(f"Choice: {out}")
+    return selection
+
+
+def _select_run(cfg: DictConfig) -> tuple[Selection, dict[str, Any]]:
+    """The best run of an MLflow experiment or study, registered in MLflow on request."""
     from mlflow import MlflowClient
 
     options = cfg.select
-    check_options(options)
     client = MlflowClient(store_uri(cfg.tracking))
     selection = select_best(
         client,
@@ -509,14 +536,35 @@ def select_task(cfg: DictConfig) -> Selection:
             f"{registration.alias} (models:/{registration.name}@{registration.alias}), "
             f"from {registration.source}"
         )
-    if options.output:
-        from resume_ner.checkpoints import write_json
+    return selection, result
 
-        out = Path(options.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_json(out, result)
-        print(f"Choice: {out}")
-    return selection
+
+def _select_sweep(cfg: DictConfig) -> tuple[Selection, dict[str, Any]]:
+    """The best trial of an Azure ML sweep job, registered as an Azure ML model on request."""
+    from resume_ner.azure import selection as sweeps
+    from resume_ner.azure.workspace import azure_errors, connect
+
+    options = cfg.select
+    sweeps.check_azure_options(cfg)
+    with azure_errors("connect to the Azure ML workspace"):
+        client = connect(cfg.env)
+    job = sweeps.get_sweep(client, options.sweep)
+    objective = sweeps.sweep_objective(job, options.metric, options.goal)
+    selection, summaries = sweeps.rank_trials(
+        client, job, objective, check_states(options.states), select_best
+    )
+    print(format_selection(selection))
+    print(f"  best values: {' '.join(f'{k}={v:.6g}' for k, v in summaries.items()) or '-'}")
+    print(f"  checkpoint: {sweeps.checkpoint_path(selection.winner.run_id)}")
+    result = {**selection.to_json(), "sweep": options.sweep, "winner_metrics": summaries}
+    if options.register:
+        registration = sweeps.register_checkpoint(client, selection, options.model_name)
+        result["registered"] = {**asdict(registration), "reference": registration.reference}
+        print(
+            f"Registered {registration.name} version {registration.version} from "
+            f"{registration.path}: convert it with checkpoint={registration.reference}"
+        )
+    return selection, result
 
 
 def main() -> None:

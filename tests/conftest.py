@@ -32,6 +32,14 @@ LEAKY_ENV = (
     "MLFLOW_TRACKING_USERNAME",
     "MLFLOW_TRACKING_PASSWORD",
     "AZURE_ML_OUTPUT_checkpoint",
+    "AZURE_ML_OUTPUT_package",
+    # Inside an Azure ML job: the launcher refuses to submit from there.
+    "AZUREML_RUN_ID",
+    "AZUREML_ARM_WORKSPACE_NAME",
+    # A developer's workspace: no test may reach it.
+    "AZURE_SUBSCRIPTION_ID",
+    "AZURE_RESOURCE_GROUP",
+    "AZUREML_WORKSPACE_NAME",
     "RESUME_NER_DATATURKS",
     "http_proxy",
     "https_proxy",
@@ -182,3 +190,14 @@ def dynamo_export_fails(monkeypatch) -> None:
         return real_export(*args, **kwargs)
 
     monkeypatch.setattr(torch.onnx, "export", dynamo_fails)
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory) -> Path:
+    """An empty, migrated MLflow SQLite store (creating one takes seconds, copying it
+    milliseconds): tests copy it rather than migrate a store of their own."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path

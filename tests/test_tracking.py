@@ -44,19 +44,11 @@ def clean_mlflow():
         mlflow.set_tracking_uri(None)
 
 
-@pytest.fixture(scope="session")
-def template_db(tmp_path_factory) -> Path:
-    """A migrated, empty SQLite store; creating one costs seconds, copying it milliseconds."""
-    db = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{db}").search_experiments()
-    return db
-
-
 @pytest.fixture
-def base_dir(tmp_path, template_db) -> Path:
+def base_dir(tmp_path, mlflow_template) -> Path:
     """A project folder whose default store (outputs/mlflow.db) is already migrated."""
     (tmp_path / "outputs").mkdir()
-    shutil.copy(template_db, tmp_path / "outputs" / "mlflow.db")
+    shutil.copy(mlflow_template, tmp_path / "outputs" / "mlflow.db")
     return tmp_path
 
 
@@ -124,7 +116,7 @@ def test_local_run_logs_everything_and_finishes(base_dir: Path) -> None:
     assert len(runs_of(client, experiment_id)) == 2
 
 
-def test_default_store_is_created_under_outputs(tmp_path: Path, template_db: Path) -> None:
+def test_default_store_is_created_under_outputs(tmp_path: Path, mlflow_template: Path) -> None:
     uri = resolve_tracking_uri(None, tmp_path)
     assert uri == f"sqlite:///{tmp_path.resolve()}/outputs/mlflow.db"
     assert (tmp_path / "outputs").is_dir()

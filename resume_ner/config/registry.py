@@ -27,8 +27,10 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     for name, node in PRIMARY_SCHEMAS.items():
         store.store(name=f"{name}_schema", node=node)
-    # The project's sweeper registers hydra/sweeper=resume_ner on import; importing it here
-    # makes conf/train.yaml compose wherever Hydra's plugin scan has not run yet.
+    # The project's plugins register hydra/sweeper=resume_ner and hydra/launcher=azureml on
+    # import; importing them here makes conf/train.yaml compose wherever Hydra's plugin scan
+    # has not run yet.
+    import hydra_plugins.resume_ner_launcher.azureml_launcher
     import hydra_plugins.resume_ner_launcher.sweeper  # noqa: F401
 
     _registered = True

@@ -65,6 +65,11 @@ class DataConfig:
     train_path: str | None = None
     val_path: str | None = None
     test_path: str | None = None
+    # An Azure ML data asset, NAME:VERSION: what a job submitted with hydra/launcher=azureml
+    # reads (mounted, as data.path) in place of a local file; asset_file: the file inside a
+    # folder asset (null: the asset is one file).
+    asset: str | None = None
+    asset_file: str | None = None
     # auto | dataturks | labelstudio | spacy | conll
     format: str = "auto"
     # old label -> new label, or null to drop the label (e.g. {UNKNOWN: null}).
@@ -230,6 +235,9 @@ class EnvConfig:
     resource_group: str | None = None
     workspace_name: str | None = None
     config_json: str | None = None
+    # A remote job's software: a registered environment (NAME:VERSION or NAME@latest), else
+    # environment_image with conda_file, else with the project's own pinned requirements.
+    environment: str | None = None
     environment_image: str | None = None
     conda_file: str | None = None
 
@@ -269,6 +277,9 @@ class DataCliConfig:
     """Primary config of `python -m resume_ner.data {validate,convert}`."""
 
     data: DataConfig = MISSING
+    # Where the command runs: compute=cpu-cluster env=azure with hydra/launcher=azureml.
+    compute: ComputeConfig = MISSING
+    env: EnvConfig = MISSING
     command: str | None = None
     output: str | None = None
     # convert: null writes every document; train | val | test writes that split of data.split
@@ -356,6 +367,9 @@ class ConvertConfig:
     # The parity set when data.path is set; else the checkpoint's own validation documents.
     data: DataConfig = MISSING
     tracking: TrackingConfig = MISSING
+    # Where the conversion runs: compute=cpu-cluster env=azure with hydra/launcher=azureml.
+    compute: ComputeConfig = MISSING
+    env: EnvConfig = MISSING
     opset: int = 18
     batch_size: int = 16
     # Intra-op threads of the parity run, PyTorch and ONNX Runtime alike (null: all cores).
@@ -375,6 +389,10 @@ class ConvertConfig:
 class SelectionConfig:
     """Which runs `python -m resume_ner.select` ranks, by what, and what it does with the best."""
 
+    # mlflow: the runs of a tracking store; azureml: the trials of an Azure ML sweep job
+    # (select.sweep), in the workspace of the env group (env=azure).
+    backend: str = "mlflow"
+    sweep: str | None = None
     # The experiment searched (null: tracking.experiment_name); ignored with parent_run.
     experiment: str | None = None
     # A study's parent run id: rank only its child runs (its trials).
@@ -399,4 +417,6 @@ class SelectConfig:
     """Primary config of `python -m resume_ner.select`."""
 
     tracking: TrackingConfig = MISSING
+    # The Azure ML workspace of select.backend=azureml (env=azure).
+    env: EnvConfig = MISSING
     select: SelectionConfig = field(default_factory=SelectionConfig)

@@ -80,6 +80,13 @@ def load_inputs(data_cfg: Any, report: ValidationReport) -> dict[str, list[Docum
     {"all": [...]} for data.path or the sample; {"train": ..., "val": ..., "test": ...}
     (those that are set) for explicit split files.
     """
+    asset = data_cfg.get("asset") if hasattr(data_cfg, "get") else None
+    if asset and not data_cfg.path:
+        # Inside a job the asset is mounted and given as data.path; here there is no mount.
+        raise ConfigError(
+            f"data.asset={asset} is an Azure ML data asset, read by jobs submitted with "
+            f"hydra/launcher=azureml env=azure compute=...; to run here give data.path=FILE"
+        )
     if data_cfg.source == "sample":
         inputs = {"all": _sample_documents(data_cfg, report)}
     elif data_cfg.source == "files":

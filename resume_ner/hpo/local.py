@@ -57,22 +57,12 @@ def build_spec(cfg: Any, arguments: Sequence[str], hpo_name: str | None = None) 
     from omegaconf import OmegaConf
 
     from resume_ner.hpo.policies import Policy
-    from resume_ner.hpo.space import grid, merge, search_space
-    from resume_ner.hpo.sweep_grammar import from_sweep_overrides
+    from resume_ner.hpo.search import search_of
     from resume_ner.train.tracking_uri import resolve_tracking_uri
 
     hpo = cfg.hpo
-    swept, plain = from_sweep_overrides(list(arguments), cfg)
-    dims = merge(search_space(cfg), swept)
-    if not dims:
-        raise StudyError(
-            "the search space is empty: give hpo.search_space dimensions (hpo=smoke) or sweep "
-            "overrides such as 'training.learning_rate=tag(log, interval(1e-5, 1e-3))'"
-        )
-    if hpo.sampling == "grid":
-        grid(dims)  # a continuous dimension fails here, before any worker starts
-    plain = [o for o in plain if not _is_hydra(o)]
-    overrides = [*plain, *hpo.trial_overrides]
+    search = search_of(cfg, arguments)
+    dims, overrides = search.dimensions, search.overrides
     # The study is what the trials train and search, not its budget or policy: a rerun with
     # a larger hpo.limits.max_trials extends the same study.
     defining = [o for o in overrides if not o.startswith(("hpo.", "hpo="))]
@@ -105,14 +95,6 @@ def build_spec(cfg: Any, arguments: Sequence[str], hpo_name: str | None = None) 
         heartbeat_grace=float(hpo.heartbeat_grace_seconds),
         extra={"tracking_uri": uri, "tracking": OmegaConf.to_container(cfg.tracking)},
     )
-
-
-def _is_hydra(override: str) -> bool:
-    """Whether an override sets Hydra's own config (a trial's compose takes none)."""
-    from resume_ner.config.overrides import is_hydra_key, parse_overrides
-
-    parsed = parse_overrides([override])
-    return bool(parsed) and is_hydra_key(parsed[0].key_or_group)
 
 
 # --------------------------------------------------------------------------- MLflow

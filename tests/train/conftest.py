@@ -111,16 +111,6 @@ def _isolated_run_environment(monkeypatch):
 # --------------------------------------------------------------------------- MLflow stores
 
 
-@pytest.fixture(scope="session")
-def mlflow_template(tmp_path_factory) -> Path:
-    """An empty, migrated MLflow SQLite store (creating one takes seconds: do it once)."""
-    from mlflow import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
-
-
 @pytest.fixture
 def make_store(mlflow_template) -> Callable[[Path], str]:
     """make_store(folder) -> the sqlite:/// URI of a fresh store at <folder>/mlflow.db."""

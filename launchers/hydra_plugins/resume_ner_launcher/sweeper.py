@@ -47,17 +47,31 @@ class ResumeNerSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> Any:
         if not self.config.hpo.enabled:
             return self._basic_sweep(arguments)
+        if is_azureml(self.config):
+            return self._azureml_sweep(arguments)
         from resume_ner.cli import exit_on_user_error
         from resume_ner.config.checks import check_config
         from resume_ner.hpo.local import run_local_study
 
-        cfg = _without_hydra(self.config)
+        cfg = without_hydra(self.config)
         try:
             with exit_on_user_error():
                 check_config(cfg)
                 return run_local_study(cfg, arguments, Path(self.config.hydra.sweep.dir))
         except KeyboardInterrupt:
             sys.exit(130)
+
+    def _azureml_sweep(self, arguments: list[str]) -> Any:
+        """A Hydra launcher only takes concrete override lists: the Azure ML launcher is
+        handed the whole search instead, which it submits as one native sweep job."""
+        from hydra.core.plugins import Plugins
+
+        launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=self.hydra_context,
+            task_function=self.task_function,
+            config=self.config,
+        )
+        return launcher.launch_sweep(arguments)
 
     def _basic_sweep(self, arguments: list[str]) -> Any:
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -71,7 +85,13 @@ class ResumeNerSweeper(Sweeper):
         return basic.sweep(arguments)
 
 
-def _without_hydra(config: Any) -> Any:
+def is_azureml(config: Any) -> bool:
+    """Whether hydra/launcher=azureml is selected."""
+    target = str(config.hydra.launcher.get("_target_", ""))
+    return target.endswith(".AzureMLLauncher")
+
+
+def without_hydra(config: Any) -> Any:
     """The composed config less Hydra's own node: what a training run sees."""
     from omegaconf import OmegaConf
 
