@@ -100,8 +100,11 @@ def _launch(
     """Check every job, stage the code they name, then write their YAML or submit them."""
     from resume_ner.azure.checks import check_job
     from resume_ner.azure.snapshot import stage
+    from resume_ner.config.checks import check_config
 
     for index, (remote, cfg) in enumerate(zip(jobs, cfgs, strict=True)):
+        # What the job's own entrypoint would refuse, refused before it is sent.
+        check_config(cfg)
         check_job(remote.job, cfg, where=f"job {index} ({remote.label})")
     stage(shot, out_dir / YAML_DIR / "code")
     if options.dry_run:

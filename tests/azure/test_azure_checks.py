@@ -204,3 +204,13 @@ def test_the_snapshot_lists_what_the_sdk_would_upload_from_the_root():
     sdk = get_upload_files_from_folder(root, ignore_file=get_ignore_file(root))
     listed = {Path(local).resolve().relative_to(root).as_posix() for local, _ in sdk}
     assert set(snapshot(root).files) == listed
+
+
+def test_what_the_jobs_entrypoint_would_refuse_is_refused_before_sending(tmp_path):
+    from resume_ner.azure.remote import LaunchOptions, launch_sweep
+
+    cfg = compose_train(["hpo=smoke", *REMOTE])
+    cfg.hpo.objective.goal = "maximise"  # as a config file could say it
+    with pytest.raises(ConfigError, match="maximize, minimize"):
+        launch_sweep(cfg, [], LaunchOptions(dry_run=True), tmp_path)
+    assert not (tmp_path / "azureml").exists()
