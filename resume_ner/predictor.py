@@ -62,7 +62,7 @@ class Predictor:
     ) -> None:
         """The ONNX Runtime backend: CPU only, no torch."""
         from resume_ner.convert.onnx_forward import onnx_forward
-        from resume_ner.tokenizer import load_tokenizer
+        from resume_ner.tokenizer import load_saved_fast_tokenizer
 
         if device not in CPU_DEVICES:
             raise ConfigError(
@@ -77,7 +77,7 @@ class Predictor:
             )
         self.bundle = self.package.bundle
         self.device: Any = "cpu"
-        self.tokenizer = load_tokenizer(str(self.package.folder))
+        self.tokenizer = load_saved_fast_tokenizer(str(self.package.folder))
         self.forward = onnx_forward(self.package.models[onnx_model], threads=threads)
         self.backend = f"onnx-{onnx_model}"
 
@@ -117,6 +117,41 @@ class Predictor:
             conventions=self.bundle.conventions,
             min_score=self.min_span_score,
             finish=finish,
+        )
+
+    # `predict` in three steps, for a caller that runs the windows of several calls in one
+    # forward (the service's micro-batching): encode, window_probabilities, decode.
+
+    def encode(self, texts: list[str]) -> tuple[list[Any], list[Any]]:
+        """Each text tokenized once and cut into windows, as `predict` does."""
+        from resume_ner.inference import encode_texts
+
+        return encode_texts(
+            texts, self.tokenizer, self.bundle.max_length, self.stride, self.bundle.word_features
+        )
+
+    def probabilities(self, windows: list[Any]) -> list[Any]:
+        """Class probabilities per content token of each window (one forward per batch)."""
+        from resume_ner.inference import padding_id, window_probabilities
+
+        return window_probabilities(
+            windows, self.forward, padding_id(self.tokenizer), self.batch_size
+        )
+
+    def decode(
+        self, texts: list[str], encodings: list[Any], windows: list[Any], probabilities: list[Any]
+    ) -> list[list[PredictedSpan]]:
+        """The spans of each text from its windows' probabilities, as `predict` decodes."""
+        from resume_ner.inference import decode_documents
+
+        return decode_documents(
+            texts,
+            encodings,
+            windows,
+            probabilities,
+            self.bundle.id2label,
+            self.bundle.conventions,
+            self.min_span_score,
         )
 
 

@@ -50,6 +50,26 @@ def load_tokenizer(name_or_path: str, revision: str | None = None) -> Any:
     return tokenizer
 
 
+def load_saved_fast_tokenizer(folder: str) -> Any:
+    """The fast tokenizer a package saved (tokenizer.json with its config), loaded as
+    PreTrainedTokenizerFast: the same ids and offsets as load_tokenizer, without
+    AutoTokenizer's model-config machinery, which imports torch (transformers 5); the
+    service runs on ONNX Runtime alone."""
+    from pathlib import Path
+
+    if not (Path(folder) / "tokenizer.json").is_file():
+        return load_tokenizer(folder)
+    from transformers import PreTrainedTokenizerFast
+
+    try:
+        return PreTrainedTokenizerFast.from_pretrained(folder)
+    except Exception as error:  # a damaged tokenizer.json or config
+        raise TokenizerError(
+            f"Cannot load the tokenizer saved in {folder}: {type(error).__name__}: {error}. "
+            f"Convert the checkpoint again (python -m resume_ner.convert)."
+        ) from error
+
+
 def ensure_fast(tokenizer: Any, name: str | None = None) -> Any:
     """`tokenizer` itself when it is fast, else its conversion into a fast tokenizer."""
     if getattr(tokenizer, "is_fast", False) and hasattr(tokenizer, "backend_tokenizer"):

@@ -25,6 +25,7 @@ ENTRYPOINTS = {
     "resume_ner.select",
     "resume_ner.convert.__main__",
     "resume_ner.azure.__main__",
+    "resume_ner.serve.__main__",
 }
 # The core: what the service and the ONNX path use; it must load without heavy libraries.
 CORE = (

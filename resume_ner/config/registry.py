@@ -14,6 +14,7 @@ PRIMARY_SCHEMAS = {
     "evaluate": schema.EvaluateConfig,
     "select": schema.SelectConfig,
     "convert": schema.ConvertConfig,
+    "service": schema.ServiceConfig,
 }
 
 _registered = False

@@ -420,3 +420,47 @@ class SelectConfig:
     # The Azure ML workspace of select.backend=azureml (env=azure).
     env: EnvConfig = MISSING
     select: SelectionConfig = field(default_factory=SelectionConfig)
+
+
+@dataclass
+class ServeConfig:
+    """The service's network, model, limits, micro-batching and access settings."""
+
+    name: str = MISSING
+    # A package folder, or models:/<name>@<alias> | models:/<name>/<version>; the command
+    # line's `model=...` sets it (conf/model/ is the training group of that name).
+    model: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # int8 | fp32: which model of the package answers.
+    precision: str = "int8"
+    # ONNX Runtime intra-op threads (null: all cores).
+    threads: int | None = None
+    # Characters per text; a longer text (or a body that could only hold one) gets 413.
+    max_chars: int = 100_000
+    # Texts per batch request; more get 422.
+    max_texts: int = 32
+    # Windows per forward, from however many requests are waiting (the micro-batch)...
+    batch_size: int = 16
+    # ...and how long a forward waits for more windows once it has one (milliseconds).
+    batch_wait_ms: float = 5.0
+    # A micro-batch runs sorted by length in forwards of at most this many windows, so a
+    # resume's short last window is not padded to a full one (on a CPU a forward of 4 costs
+    # no more per window than one of 16: scripts/bench_onnx_batching.py).
+    forward_size: int = 4
+    # Windows waiting for a forward; a request that would go past it gets 503 + Retry-After.
+    queue_size: int = 512
+    # The environment variable holding the API key (X-API-Key on /v1/*); null: no key.
+    api_key_env: str | None = None
+    # Browser origins allowed to call the API (CORS); none: same origin only.
+    cors_origins: list[str] = field(default_factory=list)
+    # Seconds shutdown waits for the requests in flight.
+    drain_seconds: float = 30.0
+
+
+@dataclass
+class ServiceConfig:
+    """Primary config of `python -m resume_ner.serve model=PKG`."""
+
+    serve: ServeConfig = MISSING
+    tracking: TrackingConfig = MISSING

@@ -36,7 +36,7 @@ CHECKPOINT_TAG = "checkpoint_dir"
 # Shown in a miss: folders lacking every marker beyond this many are only counted.
 MAX_LISTED = 30
 CACHE_ENV = "RESUME_NER_CHECKPOINT_CACHE"
-_MODEL_REF = re.compile(r"^models:/(?P<name>[^@/]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))/?$")
+MODEL_REF = re.compile(r"^models:/(?P<name>[^@/]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))/?$")
 _RUN_REF = re.compile(r"^runs:/(?P<run_id>[^/]+)(?:/(?P<path>.*))?$")
 
 FIX = (
@@ -168,7 +168,7 @@ def store_uri(tracking_uri: str | None) -> str:
     return existing_store_uri(tracking_uri, Path.cwd())
 
 
-def _client(tracking_uri: str | None) -> Any:
+def open_store(tracking_uri: str | None) -> Any:
     """An MlflowClient on the resolved store."""
     from resume_ner.train.tracking import open_client
 
@@ -183,7 +183,7 @@ def _from_run_ref(ref: str, search: Search, tracking_uri: str | None, depth: int
             f"checkpoint={ref}: write a run reference as runs:/<run_id>[/<path>]."
         )
     path = (match["path"] or "").strip("/") or None
-    return from_run(_client(tracking_uri), match["run_id"], path, search, depth)
+    return from_run(open_store(tracking_uri), match["run_id"], path, search, depth)
 
 
 def from_run(client: Any, run_id: str, path: str | None, search: Search, depth: int) -> Path | None:
@@ -215,7 +215,7 @@ def from_artifacts(uri: str, search: Search, depth: int, *, tracking_uri: str) -
     local = local_path(uri)
     if local is not None:
         return search_local(local, search, depth)
-    folder = _download(uri, search, tracking_uri)
+    folder = download(uri, search, tracking_uri)
     return None if folder is None else search_local(folder, search, depth)
 
 
@@ -235,13 +235,14 @@ def cache_root() -> Path:
     return Path(chosen) if chosen else Path(tempfile.gettempdir()) / "resume-ner-checkpoints"
 
 
-def _download(uri: str, search: Search, tracking_uri: str) -> Path | None:
-    """Download the artifacts at `uri` into the cache (reused when already complete)."""
+def download(uri: str, search: Search, tracking_uri: str, complete: Any = None) -> Path | None:
+    """Download the artifacts at `uri` into the cache (reused when `complete` says the cached
+    copy is whole: by default, a checkpoint)."""
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
     target = cache_root() / re.sub(r"[^0-9A-Za-z._-]+", "_", uri).strip("_")[-150:]
-    if is_checkpoint(target):
+    if (complete or is_checkpoint)(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
@@ -261,14 +262,14 @@ def _download(uri: str, search: Search, tracking_uri: str) -> Path | None:
 
 def _from_model_ref(ref: str, search: Search, tracking_uri: str | None, depth: int) -> Path | None:
     """The checkpoint of `models:/<name>@<alias>` or `models:/<name>/<version>`."""
-    match = _MODEL_REF.match(ref)
+    match = MODEL_REF.match(ref)
     if not match:
         raise CheckpointError(
             f"checkpoint={ref}: write a registered model as models:/<name>@<alias> or "
             "models:/<name>/<version>."
         )
-    client = _client(tracking_uri)
-    version = _model_version(client, ref, match["name"], match["alias"], match["version"])
+    client = open_store(tracking_uri)
+    version = model_version(client, ref, match["name"], match["alias"], match["version"])
     source = str(version.source)
     search.note(f"{ref} -> {source}", "the registered version's source")
     if source.startswith("runs:/"):
@@ -279,8 +280,16 @@ def _from_model_ref(ref: str, search: Search, tracking_uri: str | None, depth: i
     return from_artifacts(source, search, depth, tracking_uri=str(client.tracking_uri))
 
 
-def _model_version(client: Any, ref: str, name: str, alias: str | None, version: str | None) -> Any:
-    """The model version an alias or a version number names, or a CheckpointError."""
+def model_version(
+    client: Any,
+    ref: str,
+    name: str,
+    alias: str | None,
+    version: str | None,
+    setting: str = "checkpoint",
+) -> Any:
+    """The model version an alias or a version number names, or a CheckpointError naming
+    `setting` (the config key the reference was given as)."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -290,7 +299,7 @@ def _model_version(client: Any, ref: str, name: str, alias: str | None, version:
     except MlflowException as error:
         which = f"alias {alias!r}" if alias is not None else f"version {version!r}"
         raise CheckpointError(
-            f"checkpoint={ref}: registered model {name!r} has no {which} in "
+            f"{setting}={ref}: registered model {name!r} has no {which} in "
             f"{client.tracking_uri} ({error.message}).{_known(client, name)} Check the name, "
             "or register the checkpoint first (python -m resume_ner.select select.register=true)."
         ) from None
