@@ -279,11 +279,20 @@ def _finish(study: Any, spec: StudySpec, sweep_dir: Path) -> StudyOutcome:
     summary = results.best_trial_summary(study, spec.metric, spec.maximize)
     files: list[Path] = []
     if summary:
+        summary["mlflow_parent_run_id"] = spec.parent_run_id
         files += results.write_summary(summary, sweep_dir)
         print(
             f"best trial {summary['trial']} ({summary['state']}): {spec.metric} "
             f"{summary['objective']:.4f} {summary['params']}\n"
             f"  checkpoint {summary['checkpoint']}\n  MLflow run {summary['mlflow_run_id']}",
+            flush=True,
+        )
+    if spec.parent_run_id:
+        # What a user runs next: the study's run is the one `select` ranks the trials of.
+        print(
+            f"study MLflow run {spec.parent_run_id}: python -m resume_ner.select "
+            f"select.parent_run={spec.parent_run_id} select.register=true "
+            f"select.model_name=NAME",
             flush=True,
         )
     files += results.write_plots(study, sweep_dir / "plots")

@@ -49,6 +49,7 @@ SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 BYTES_PER_CHAR = 6
 ENVELOPE_BYTES = 4096
 WARM_UP_TEXT = "Jane Doe\nSoftware Engineer at Example Corp\njane@example.com"
+NOT_JSON = "the body is not valid JSON in UTF-8"
 
 
 def max_body_bytes(settings: Any) -> int:
@@ -173,7 +174,7 @@ def create_app(served: Served, settings: ServeConfig, api_key: str | None = None
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         problems = error.errors()
         if any(p.get("type") == "json_invalid" for p in problems):
-            return error_response(request, 400, "invalid_json", "the body is not valid JSON")
+            return error_response(request, 400, "invalid_json", NOT_JSON)
         where = "; ".join(
             f"{'.'.join(str(x) for x in p.get('loc', ()) if x != 'body') or 'body'}: {p['msg']}"
             for p in problems[:5]
@@ -182,6 +183,9 @@ def create_app(served: Served, settings: ServeConfig, api_key: str | None = None
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and request.method == "POST":
+            # FastAPI's answer to a body json.loads cannot decode (bytes that are not UTF-8).
+            return error_response(request, 400, "invalid_json", NOT_JSON)
         code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
             error.status_code, "http_error"
         )

@@ -117,6 +117,9 @@ def test_a_smoke_study_prunes_on_its_policy_and_records_everything(
     assert parent.data.metrics["best_val_loss"] == pytest.approx(best["objective"])
     assert (tmp_path / "sweep" / "plots" / "optimization_history.html").is_file()
     assert f"best trial {best['trial']} (COMPLETE)" in result.stdout
+    # The study's run, to hand to `select`: in the summary and printed.
+    assert best["mlflow_parent_run_id"] == parent.info.run_id
+    assert f"select.parent_run={parent.info.run_id}" in result.stdout
 
 
 def test_a_failing_trial_is_recorded_and_two_workers_go_on(run_train_cli, make_store, tmp_path):
