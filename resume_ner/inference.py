@@ -133,18 +133,10 @@ def predict_texts(
     texts = list(texts)
     if not texts:
         return []
-    encodings, windows = encode_texts(texts, tokenizer, max_length, stride, word_features)
+    encodings, windows = build_windows(
+        tokenizer, texts, max_length, stride, label2id=None, word_features=word_features
+    )
     probabilities = window_probabilities(windows, forward, padding_id(tokenizer), batch_size)
     return decode_documents(
         texts, encodings, windows, probabilities, id2label, conventions, min_score, finish
-    )
-
-
-def encode_texts(
-    texts: Sequence[str], tokenizer: Any, max_length: int, stride: int, word_features: bool
-) -> tuple[list[DocumentEncoding], list[Window]]:
-    """The first step of `predict_texts`: each text tokenized once and cut into windows (a
-    service runs the windows of several requests in one forward, then decodes each)."""
-    return build_windows(
-        tokenizer, list(texts), max_length, stride, label2id=None, word_features=word_features
     )

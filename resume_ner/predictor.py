@@ -124,10 +124,14 @@ class Predictor:
 
     def encode(self, texts: list[str]) -> tuple[list[Any], list[Any]]:
         """Each text tokenized once and cut into windows, as `predict` does."""
-        from resume_ner.inference import encode_texts
+        from resume_ner.windows import build_windows
 
-        return encode_texts(
-            texts, self.tokenizer, self.bundle.max_length, self.stride, self.bundle.word_features
+        return build_windows(
+            self.tokenizer,
+            texts,
+            self.bundle.max_length,
+            self.stride,
+            word_features=self.bundle.word_features,
         )
 
     def probabilities(self, windows: list[Any]) -> list[Any]:

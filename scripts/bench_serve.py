@@ -666,29 +666,14 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     )
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as folder:
-        workdir = Path(folder)
-        port = free_port()
-        rows.append(
-            measure(
-                SERVICE,
-                service_command(args, model.package, port),
-                port,
-                workdir,
-                texts,
-                args,
-            )
+        servers = (
+            (SERVICE, service_command, model.package),
+            (BASELINE, baseline_command, model.checkpoint),
         )
-        port = free_port()
-        rows.append(
-            measure(
-                BASELINE,
-                baseline_command(args, model.checkpoint, port),
-                port,
-                workdir,
-                texts,
-                args,
-            )
-        )
+        for name, command_of, source in servers:
+            port = free_port()
+            command_line = command_of(args, source, port)
+            rows.append(measure(name, command_line, port, Path(folder), texts, args))
     result = compare(rows[0], rows[1], args.clients)
     return {
         "command": command,

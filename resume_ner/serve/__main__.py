@@ -19,15 +19,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from resume_ner.cli import run_hydra
 from resume_ner.errors import ConfigError
-
-PRECISIONS = ("int8", "fp32")
+from resume_ner.predictor import ONNX_MODELS
 
 
 def check_settings(settings: Any) -> None:
     """Refuse settings the service cannot run with, naming the key."""
-    if settings.precision not in PRECISIONS:
+    if settings.precision not in ONNX_MODELS:
         raise ConfigError(
-            f"serve.precision={settings.precision}: choose one of {', '.join(PRECISIONS)}"
+            f"serve.precision={settings.precision}: choose one of {', '.join(ONNX_MODELS)}"
         )
     for key in ("max_chars", "max_texts", "batch_size", "forward_size", "queue_size"):
         if int(getattr(settings, key)) < 1:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from resume_ner.serve.batcher import MicroBatcher, Overloaded
@@ -223,8 +224,6 @@ def create_app(served: Served, settings: ServeConfig, api_key: str | None = None
                 raise ApiError(422, "empty_text", f"{where} is empty or only whitespace")
 
     async def _extract(texts: list[str]) -> list[list[dict[str, Any]]]:
-        from starlette.concurrency import run_in_threadpool
-
         encodings, windows = await run_in_threadpool(predictor.encode, texts)
         probabilities = await batcher.run(windows)
         spans = await run_in_threadpool(predictor.decode, texts, encodings, windows, probabilities)
@@ -314,9 +313,11 @@ def create_app(served: Served, settings: ServeConfig, api_key: str | None = None
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
+    page_html = resources.files("resume_ner.serve").joinpath("page.html").read_text()
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
-        return HTMLResponse(resources.files("resume_ner.serve").joinpath("page.html").read_text())
+        return HTMLResponse(page_html)
 
     app.state.batcher = batcher
     app.state.metrics = metrics
